@@ -1,0 +1,6 @@
+"""Shared cache and lock: in memory for one process, Redis for many."""
+
+from wxlogin.cache.base import Cache
+from wxlogin.cache.memory import MemoryCache
+
+__all__ = ["Cache", "MemoryCache"]

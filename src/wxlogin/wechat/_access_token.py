@@ -1,0 +1,110 @@
+"""The access_token cache: one fetch at a time, shared across processes through a ``Cache``.
+
+Why it is shaped like this (see shared/wechat-api.md): every fetch can supersede the token
+other servers are using, so fetching must be rare and coordinated.
+
+* Tokens are refreshed ``margin`` seconds before they expire, so callers never hold one that
+  dies mid-request.
+* Within a process an ``asyncio.Lock`` makes a burst of callers share one fetch; across
+  processes the cache's named lock does the same, and the cache is re-read under each lock.
+* When a call fails with 40001/42001 the caller expires the token *only if the cache still
+  holds that same token* (compare-and-delete), so a fresh token another process stored
+  meanwhile survives.
+* If a refresh fails while the cached token is still valid, the cached one is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from wxlogin.cache.base import Cache
+from wxlogin.errors import UpstreamError, WeChatError
+
+_log = logging.getLogger("wxlogin.wechat")
+
+
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    token: str = field(repr=False)
+    expires_at: float
+    refresh_at: float
+    raw: bytes = field(repr=False)  # the exact cached bytes, for compare-and-delete
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CachedToken | None:
+        try:
+            data = orjson.loads(raw)
+            return cls(str(data["t"]), float(data["e"]), float(data["r"]), raw)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None  # an unreadable entry is treated as a miss and overwritten
+
+
+FetchToken = Callable[[], Awaitable[tuple[str, int]]]
+
+
+class AccessTokenCache:
+    def __init__(
+        self,
+        *,
+        key: str,
+        store: Cache,
+        fetch: FetchToken,
+        clock: Callable[[], float],
+        margin: float,
+        lock_ttl: float,
+    ) -> None:
+        self._key = key
+        self._store = store
+        self._fetch = fetch
+        self._clock = clock
+        self._margin = margin
+        self._lock_ttl = lock_ttl
+        self._local_lock = asyncio.Lock()
+
+    async def _load(self) -> CachedToken | None:
+        raw = await self._store.get(self._key)
+        return CachedToken.decode(raw) if raw is not None else None
+
+    async def get(self) -> str:
+        cached = await self._load()
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.token
+        async with self._local_lock:
+            cached = await self._load()
+            if cached is not None and self._clock() < cached.refresh_at:
+                return cached.token
+            async with self._store.lock(
+                self._key + ":lock", ttl=self._lock_ttl, wait=self._lock_ttl
+            ):
+                # Whether or not the wait ran out, re-read: another process may have refreshed.
+                cached = await self._load()
+                if cached is not None and self._clock() < cached.refresh_at:
+                    return cached.token
+                return await self._refresh(cached)
+
+    async def _refresh(self, cached: CachedToken | None) -> str:
+        try:
+            token, expires_in = await self._fetch()
+        except (UpstreamError, WeChatError) as exc:
+            if cached is not None and self._clock() < cached.expires_at:
+                _log.warning("access_token refresh failed (%s); using the cached token", exc.code)
+                return cached.token
+            raise
+        now = self._clock()
+        # Refresh `margin` early, but never so early that a short-lived token is refetched at once.
+        early = min(self._margin, expires_in / 2)
+        raw = orjson.dumps({"t": token, "e": now + expires_in, "r": now + expires_in - early})
+        await self._store.set(self._key, raw, ttl=max(float(expires_in), 1.0))
+        _log.info("fetched a new access_token (expires in %ss)", expires_in)
+        return token
+
+    async def expire(self, failed_token: str) -> None:
+        """Forget ``failed_token`` if it is still the cached one."""
+        cached = await self._load()
+        if cached is not None and cached.token == failed_token:
+            await self._store.delete_if_equals(self._key, cached.raw)

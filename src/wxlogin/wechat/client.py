@@ -1,0 +1,432 @@
+"""``WeChatClient``: the typed async client for the WeChat APIs a login needs.
+
+Wire rules it lives by (shared/wechat-api.md): HTTP 200 even on errors; the error is
+``errcode``/``errmsg`` in a JSON body whose Content-Type may be ``text/plain``; a missing
+``errcode`` means success. Every non-zero errcode becomes the specific exception from
+``wxlogin.errors``.
+
+Retries: each method states what is safe to retry. "Unsent only" means a retry happens only
+when the connection failed before the request left (nothing can have been consumed);
+"transient" adds timeouts, WeChat's ``-1 system error`` and gateway 5xx, for calls that change
+nothing upstream. Retries are bounded (``max_retries``) with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import orjson
+
+from wxlogin.cache.base import Cache
+from wxlogin.cache.memory import MemoryCache
+from wxlogin.crypto import session_signature
+from wxlogin.errors import (
+    BadUpstreamResponse,
+    InvalidCode,
+    InvalidCredential,
+    InvalidRequest,
+    InvalidSignature,
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    WeChatError,
+    WxLoginError,
+    error_for_errcode,
+)
+from wxlogin.wechat import protocol as wx
+from wxlogin.wechat._access_token import AccessTokenCache
+from wxlogin.wechat.results import PhoneInfo, Session, SessionKeyReset
+from wxlogin.wechat.transport import HttpMethod, HttpResponse, Transport
+
+__all__ = ["TokenEndpoint", "WeChatClient"]
+
+_log = logging.getLogger("wxlogin.wechat")
+
+TokenEndpoint = Literal["stable", "plain"]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Retry(enum.Enum):
+    UNSENT_ONLY = "unsent-only"
+    TRANSIENT = "transient"
+
+    def allows(self, exc: WxLoginError) -> bool:
+        if isinstance(exc, UpstreamError) and not exc.request_sent:
+            return True
+        if self is _Retry.UNSENT_ONLY:
+            return False
+        if isinstance(exc, UpstreamTimeout | UpstreamUnavailable | UpstreamBusy):
+            return True
+        return isinstance(exc, BadUpstreamResponse) and exc.retryable
+
+
+# getuserphonenumber gives 40013 its own meaning: a phone code minted for another app.
+_PHONE_ERRCODES: dict[int, type[WeChatError]] = {wx.ErrCode.INVALID_APPID: InvalidCode}
+
+
+class WeChatClient:
+    """Async client for one mini program (one appid + AppSecret).
+
+    Use it as ``async with WeChatClient(appid, secret) as wechat: ...`` or call ``aclose()``.
+    One client holds one pooled connection set; share it across requests.
+
+    ``transport`` replaces the network (e.g. ``AsgiTransport(simulator_app)``); ``token_store``
+    shares the access_token across processes (a ``RedisCache``); ``clock`` and ``sleep`` are
+    injectable so tests never wait.
+    """
+
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        base_url: str = wx.DEFAULT_BASE_URL,
+        timeout: float = 5.0,
+        transport: Transport | None = None,
+        token_store: Cache | None = None,
+        token_endpoint: TokenEndpoint = "stable",
+        token_refresh_margin: float = 300.0,
+        max_retries: int = 2,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not appid:
+            raise InvalidRequest("appid is required")
+        if not secret:
+            raise InvalidRequest("the AppSecret is required")
+        self.appid = appid
+        self._secret = secret
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._owns_transport = transport is None
+        self._transport = transport
+        self._token_endpoint = token_endpoint
+        self._max_retries = max_retries
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = AccessTokenCache(
+            key=f"wxlogin:access_token:{appid}:{token_endpoint}",
+            store=token_store if token_store is not None else MemoryCache(clock=clock),
+            fetch=self._fetch_access_token,
+            clock=clock,
+            margin=token_refresh_margin,
+            lock_ttl=timeout * (max_retries + 1) + 1.0,
+        )
+
+    def __repr__(self) -> str:
+        return f"WeChatClient(appid={self.appid!r}, base_url={self._base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client created it."""
+        if self._owns_transport and self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
+
+    # ------------------------------------------------------------------ login
+
+    async def code_to_session(self, js_code: str) -> Session:
+        """Trade a ``wx.login`` code for openid, session_key and (maybe) unionid.
+
+        Needs no access_token, by design: login must not depend on the token quota.
+        Retries: unsent only — a code is single-use, and a request that reached WeChat may have
+        consumed it, so a blind retry would turn a success into 40163.
+        """
+        if not js_code:
+            raise InvalidRequest("js_code is required")
+        data = await self._call(
+            "GET",
+            wx.CODE2SESSION,
+            params={
+                "appid": self.appid,
+                "secret": self._secret,
+                "js_code": js_code,
+                "grant_type": "authorization_code",
+            },
+            retry=_Retry.UNSENT_ONLY,
+        )
+        return Session(
+            openid=_required_str(data, "openid"),
+            session_key=_required_str(data, "session_key"),
+            unionid=data.get("unionid") or None,
+        )
+
+    # ------------------------------------------------------------------ access_token
+
+    async def get_access_token(self) -> str:
+        """A valid access_token, from the cache when possible.
+
+        At most one fetch runs at a time per process (and per cache, across processes);
+        tokens are refreshed ``token_refresh_margin`` seconds before expiry.
+        """
+        return await self._tokens.get()
+
+    async def _fetch_access_token(self) -> tuple[str, int]:
+        if self._token_endpoint == "stable":
+            # Normal-mode stable_token returns the current token, so retrying it is harmless.
+            data = await self._call(
+                "POST",
+                wx.STABLE_TOKEN,
+                json_body={
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self._secret,
+                    "force_refresh": False,
+                },
+                retry=_Retry.TRANSIENT,
+            )
+        else:
+            # Every plain /cgi-bin/token call mints a new token and burns daily quota: unsent only.
+            data = await self._call(
+                "GET",
+                wx.TOKEN,
+                params={
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self._secret,
+                },
+                retry=_Retry.UNSENT_ONLY,
+            )
+        token = _required_str(data, "access_token")
+        expires_in = data.get("expires_in")
+        if not isinstance(expires_in, int) or expires_in <= 0:
+            raise BadUpstreamResponse("the token response has no valid expires_in")
+        return token, expires_in
+
+    async def _call_with_token(
+        self,
+        method: HttpMethod,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        retry: _Retry,
+        errcodes: dict[int, type[WeChatError]] | None = None,
+    ) -> dict[str, Any]:
+        token = await self.get_access_token()
+        try:
+            return await self._call(
+                method,
+                path,
+                params={**(params or {}), "access_token": token},
+                json_body=json_body,
+                retry=retry,
+                errcodes=errcodes,
+            )
+        except InvalidCredential as exc:
+            # WeChat refused the token before acting, so one retry with a fresh token is safe
+            # for every call. Only once: a second refusal means something else is wrong.
+            _log.warning("access_token rejected (errcode %s); refreshing once", exc.errcode)
+            await self._tokens.expire(token)
+            token = await self.get_access_token()
+            return await self._call(
+                method,
+                path,
+                params={**(params or {}), "access_token": token},
+                json_body=json_body,
+                retry=retry,
+                errcodes=errcodes,
+            )
+
+    # ------------------------------------------------------------------ session_key
+
+    async def check_session_key(self, openid: str, session_key: str) -> bool:
+        """True when WeChat still holds ``session_key`` as this user's current key.
+
+        A stale, rotated or unknown key answers False (WeChat's 87009). Retries: transient
+        (a read).
+        """
+        try:
+            await self._call_with_token(
+                "GET",
+                wx.CHECK_SESSION,
+                params={
+                    "openid": openid,
+                    "signature": session_signature(session_key),
+                    "sig_method": wx.SIG_METHOD,
+                },
+                retry=_Retry.TRANSIENT,
+            )
+        except InvalidSignature:
+            return False
+        return True
+
+    async def reset_session_key(self, openid: str, session_key: str) -> SessionKeyReset:
+        """Replace the user's session_key; the old one stops working.
+
+        Retries: unsent only — a lost answer after WeChat acted would leave us without the new
+        key and with a dead old one.
+        """
+        data = await self._call_with_token(
+            "GET",
+            wx.RESET_SESSION_KEY,
+            params={
+                "openid": openid,
+                "signature": session_signature(session_key),
+                "sig_method": wx.SIG_METHOD,
+            },
+            retry=_Retry.UNSENT_ONLY,
+        )
+        return SessionKeyReset(
+            openid=_required_str(data, "openid"),
+            session_key=_required_str(data, "session_key"),
+        )
+
+    # ------------------------------------------------------------------ phone / unionid
+
+    async def get_phone_number(self, code: str) -> PhoneInfo:
+        """Trade a phone-number button code (``e.detail.code``) for the phone number.
+
+        Retries: unsent only — the code is single-use.
+        """
+        if not code:
+            raise InvalidRequest("code is required")
+        data = await self._call_with_token(
+            "POST",
+            wx.PHONE_NUMBER,
+            json_body={"code": code},
+            retry=_Retry.UNSENT_ONLY,
+            errcodes=_PHONE_ERRCODES,
+        )
+        info = data.get("phone_info")
+        if not isinstance(info, dict):
+            raise BadUpstreamResponse("the phone response has no phone_info")
+        watermark = info.get("watermark") if isinstance(info.get("watermark"), dict) else {}
+        assert isinstance(watermark, dict)
+        return PhoneInfo(
+            phone_number=_required_str(info, "phoneNumber"),
+            pure_phone_number=_required_str(info, "purePhoneNumber"),
+            # Documented as a string and sent as one; tolerate a number all the same.
+            country_code=str(info.get("countryCode", "")),
+            watermark_appid=str(watermark.get("appid", "")),
+            watermark_timestamp=int(watermark.get("timestamp", 0) or 0),
+        )
+
+    async def get_paid_unionid(
+        self,
+        openid: str,
+        *,
+        transaction_id: str | None = None,
+        mch_id: str | None = None,
+        out_trade_no: str | None = None,
+    ) -> str:
+        """The payer's unionid, within 5 minutes of a payment.
+
+        Identify the payment by ``transaction_id`` or by ``mch_id`` + ``out_trade_no``.
+        Retries: transient (a read).
+        """
+        params: dict[str, str] = {"openid": openid}
+        if transaction_id and not (mch_id or out_trade_no):
+            params["transaction_id"] = transaction_id
+        elif mch_id and out_trade_no and not transaction_id:
+            params |= {"mch_id": mch_id, "out_trade_no": out_trade_no}
+        else:
+            raise InvalidRequest("pass either transaction_id, or mch_id and out_trade_no")
+        data = await self._call_with_token(
+            "GET", wx.PAID_UNIONID, params=params, retry=_Retry.TRANSIENT
+        )
+        return _required_str(data, "unionid")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _http(self) -> Transport:
+        if self._transport is None:
+            # Imported here so that code using only AsgiTransport never loads the HTTP library.
+            from wxlogin.wechat._http import PooledHttpTransport
+
+            self._transport = PooledHttpTransport()
+        return self._transport
+
+    async def _call(
+        self,
+        method: HttpMethod,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        retry: _Retry,
+        errcodes: dict[int, type[WeChatError]] | None = None,
+    ) -> dict[str, Any]:
+        body = orjson.dumps(json_body) if json_body is not None else None
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = await self._http().request(
+                    method,
+                    self._base_url + path,
+                    params=params or {},
+                    json_body=body,
+                    timeout=self._timeout,
+                )
+                data = self._parse(response, errcodes)
+            except WxLoginError as exc:
+                _log.debug("%s %s failed: %s", method, path, exc.code)
+                if attempt >= self._max_retries or not retry.allows(exc):
+                    raise
+                await self._sleep(_backoff(attempt))
+                attempt += 1
+                continue
+            _log.debug("%s %s ok in %.1f ms", method, path, (time.perf_counter() - started) * 1e3)
+            return data
+
+    def _parse(
+        self, response: HttpResponse, errcodes: dict[int, type[WeChatError]] | None
+    ) -> dict[str, Any]:
+        # WeChat sends JSON as text/plain on some endpoints: parse whatever the header says.
+        try:
+            data = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse(
+                f"WeChat answered HTTP {response.status} with a body that is not JSON",
+                status=response.status,
+            ) from None
+        if not isinstance(data, dict):
+            raise BadUpstreamResponse("WeChat answered with JSON that is not an object")
+        errcode = data.get("errcode") or 0
+        if errcode != 0:
+            if not isinstance(errcode, int):
+                raise BadUpstreamResponse("WeChat answered with a non-numeric errcode")
+            raise error_for_errcode(
+                errcode, self._scrub(str(data.get("errmsg", ""))), overrides=errcodes
+            )
+        if response.status >= 400:
+            raise BadUpstreamResponse(
+                f"WeChat answered HTTP {response.status}", status=response.status
+            )
+        return data
+
+    def _scrub(self, text: str) -> str:
+        """Never let the AppSecret through in text WeChat echoes back."""
+        return text.replace(self._secret, "***") if self._secret in text else text
+
+
+def _required_str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadUpstreamResponse(f"the WeChat response has no {key!r}")
+    return value
+
+
+def _backoff(attempt: int) -> float:
+    """0.1 s, 0.2 s, 0.4 s, ... with ±50 % jitter, capped at 2 s."""
+    base = min(0.1 * 2.0**attempt, 2.0)
+    return base * (0.5 + random.random())  # noqa: S311 - jitter, not security

@@ -1,0 +1,111 @@
+"""Facts of the WeChat server API, shared by the client and the simulator.
+
+Only data lives here — paths, errcodes, WeChat's own errmsg texts, identifier shapes — so the
+simulator can speak the protocol without importing the client, and a bug in one cannot hide
+in the other.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.weixin.qq.com"
+
+# Paths.
+CODE2SESSION: Final = "/sns/jscode2session"
+TOKEN: Final = "/cgi-bin/token"
+STABLE_TOKEN: Final = "/cgi-bin/stable_token"
+CHECK_SESSION: Final = "/wxa/checksession"
+RESET_SESSION_KEY: Final = "/wxa/resetusersessionkey"
+PHONE_NUMBER: Final = "/wxa/business/getuserphonenumber"
+PAID_UNIONID: Final = "/wxa/getpaidunionid"
+
+# Content types as WeChat sends them. jscode2session says text/plain for a JSON body.
+CODE2SESSION_CONTENT_TYPE: Final = "text/plain"
+JSON_CONTENT_TYPE: Final = "application/json; encoding=utf-8"
+
+SIG_METHOD: Final = "hmac_sha256"
+
+# Lifetimes and limits, in seconds unless named otherwise.
+CODE_TTL: Final = 300
+PHONE_CODE_TTL: Final = 300
+ACCESS_TOKEN_TTL: Final = 7200
+SUPERSEDED_TOKEN_GRACE: Final = 300  # an old token keeps working this long after a new one
+STABLE_TOKEN_ROLL_WINDOW: Final = 300  # stable_token rolls to a new token inside this window
+CODE2SESSION_PER_USER_PER_MINUTE: Final = 100
+PAID_UNIONID_WINDOW: Final = 300
+
+
+class ErrCode(IntEnum):
+    """Every errcode wxlogin knows, named after what it means."""
+
+    OK = 0
+    SYSTEM_BUSY = -1
+    INVALID_CREDENTIAL = 40001  # access_token superseded or another app's
+    INVALID_GRANT_TYPE = 40002
+    INVALID_OPENID = 40003
+    INVALID_APPID = 40013  # on getuserphonenumber: phone code from another app
+    INVALID_ACCESS_TOKEN = 40014  # malformed
+    INVALID_CODE = 40029
+    INVALID_ARGS = 40097
+    INVALID_APPSECRET = 40125
+    CODE_USED = 40163
+    IP_NOT_WHITELISTED = 40164
+    CODE_BLOCKED = 40226
+    ACCESS_TOKEN_MISSING = 41001
+    APPID_MISSING = 41002
+    APPSECRET_MISSING = 41004
+    CODE_MISSING = 41008
+    ACCESS_TOKEN_EXPIRED = 42001
+    REQUIRE_POST = 43002
+    DAILY_QUOTA = 45009
+    MINUTE_QUOTA = 45011
+    API_UNAUTHORIZED = 48001
+    SESSION_KEY_MISSING = 87007
+    INVALID_SIG_METHOD = 87008
+    INVALID_SIGNATURE = 87009
+    OPEN_ACCOUNT_MISSING = 89002
+    INVALID_TRADE = 89300
+    RISK_CONTROL = 89503
+
+
+# The English part of WeChat's errmsg for each code; WeChat appends ", rid: ..." to it.
+ERRMSG: Final[dict[int, str]] = {
+    ErrCode.OK: "ok",
+    ErrCode.SYSTEM_BUSY: "system error",
+    ErrCode.INVALID_CREDENTIAL: ("invalid credential, access_token is invalid or not latest"),
+    ErrCode.INVALID_GRANT_TYPE: "invalid grant_type",
+    ErrCode.INVALID_OPENID: "invalid openid",
+    ErrCode.INVALID_APPID: "invalid appid",
+    ErrCode.INVALID_ACCESS_TOKEN: "invalid access_token",
+    ErrCode.INVALID_CODE: "invalid code",
+    ErrCode.INVALID_ARGS: "invalid args",
+    ErrCode.INVALID_APPSECRET: "invalid appsecret",
+    ErrCode.CODE_USED: "code been used",
+    ErrCode.IP_NOT_WHITELISTED: "invalid ip, not in whitelist",
+    ErrCode.CODE_BLOCKED: "code blocked",
+    ErrCode.ACCESS_TOKEN_MISSING: "access_token missing",
+    ErrCode.APPID_MISSING: "appid missing",
+    ErrCode.APPSECRET_MISSING: "appsecret missing",
+    ErrCode.CODE_MISSING: "missing code",
+    ErrCode.ACCESS_TOKEN_EXPIRED: "access_token expired",
+    ErrCode.REQUIRE_POST: "require POST method",
+    ErrCode.DAILY_QUOTA: "reach max api daily quota limit",
+    ErrCode.MINUTE_QUOTA: "api minute-quota reach limit, must slower, retry next minute",
+    ErrCode.API_UNAUTHORIZED: "api unauthorized",
+    ErrCode.SESSION_KEY_MISSING: "session_key is not existd or expired",
+    ErrCode.INVALID_SIG_METHOD: "invalid sig_method",
+    ErrCode.INVALID_SIGNATURE: "invalid signature",
+    ErrCode.OPEN_ACCOUNT_MISSING: "open not exists",
+    ErrCode.INVALID_TRADE: "invalid trade",
+    ErrCode.RISK_CONTROL: "risk control",
+}
+
+# Identifier shapes (see shared/wechat-api.md).
+OPENID_RE: Final = re.compile(r"^o[A-Za-z0-9_-]{27}$")
+LOGIN_CODE_RE: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
+PHONE_CODE_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+SESSION_KEY_LENGTH: Final = 24  # base64 of 16 bytes
+ACCESS_TOKEN_MAX_LENGTH: Final = 512
