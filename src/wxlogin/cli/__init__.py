@@ -8,7 +8,6 @@ package.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from wxlogin import __version__
@@ -41,7 +40,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

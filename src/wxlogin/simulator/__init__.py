@@ -1,0 +1,1 @@
+"""A stateful fake of api.weixin.qq.com (work in progress)."""

@@ -1,0 +1,1 @@
+"""pytest plugin for the WeChat simulator (work in progress)."""
