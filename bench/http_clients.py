@@ -57,7 +57,9 @@ POST_BODY = orjson.dumps(
 POST_EVERY = 10  # every 10th request is a POST
 CANDIDATES = ("httpx", "httpx2", "aiohttp")
 DIST_NAMES = {"httpx": "httpx", "httpx2": "httpx2", "aiohttp": "aiohttp"}
-SLOW_DELAY_S = 2.0  # /slow answers after this delay (used for timeout tests)
+# Test paths (for checking client error handling): /slow answers after SLOW_DELAY_S,
+# /drop reads the request and closes without answering, /truncate sends a short body.
+SLOW_DELAY_S = 2.0
 CELL_CAP_S = 15.0  # default wall-clock cap for one (library, concurrency) cell
 
 
@@ -109,6 +111,10 @@ class _UpstreamProtocol(asyncio.Protocol):
         _UpstreamProtocol.stats["requests"] += 1
         if path == b"/drop":
             transport.close()  # read the request, then hang up without answering
+            return
+        if path == b"/truncate":  # promise 100 body bytes, send 10, hang up
+            transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + RESPONSE_BODY[:10])
+            transport.close()
             return
         body = RESPONSE_BODY
         if path == b"/__stats":

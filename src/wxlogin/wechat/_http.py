@@ -7,6 +7,11 @@ docs/decisions.md). Its errors are mapped here, once, to ``UpstreamTimeout`` /
 Mapping uses ``from None`` on purpose: the library's exceptions carry the request URL, and a
 code2Session or token URL carries the AppSecret in its query string. Chaining them would put
 the secret into every logged traceback.
+
+One library behaviour to know: aiohttp re-sends a GET once, by itself, when a *reused*
+keep-alive connection turns out to have been closed by the server before any answer. That is
+the stale-connection race, where the request almost never reached the application, so for
+code2Session it is far more often a rescue than a 40163; there is no switch to turn it off.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ class PooledHttpTransport:
                 params=dict(params),
                 data=json_body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                # A separate connect timeout tells "never sent" apart from "no answer".
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0)),
             ) as response:
                 body = await response.read()
                 return HttpResponse(
@@ -72,6 +78,9 @@ class PooledHttpTransport:
                     content_type=response.headers.get("Content-Type", ""),
                     body=body,
                 )
+        except aiohttp.ConnectionTimeoutError:
+            # Must come first: it is both a TimeoutError and a ClientConnectionError.
+            raise UpstreamTimeout("connecting to WeChat timed out", request_sent=False) from None
         except TimeoutError:
             raise UpstreamTimeout(request_sent=True) from None
         except aiohttp.ClientConnectorError as exc:
