@@ -1,1 +1,52 @@
-"""A stateful fake of api.weixin.qq.com (work in progress)."""
+"""A stateful fake of api.weixin.qq.com for testing mini-program logins without WeChat.
+
+``Simulator`` holds the simulated world (apps, people, codes, session keys, tokens, payments)
+and serves it as an ASGI app: the seven WeChat endpoints with WeChat's real rules and wire
+format, and a JSON control API under ``/__sim/`` that plays the phone's side (``wx.login``,
+the phone-number button, ``wx.getUserInfo``), moves the simulated clock and injects faults.
+
+    sim = Simulator()
+    sim.register_app("wx1234567890abcdef", "s3cret")
+    code = sim.login("wx1234567890abcdef", "alice")
+    # ... point your backend at sim.app (in-process: sim.transport) and exchange the code.
+
+It deliberately shares nothing with ``wxlogin.wechat.client`` but the protocol constants and
+``wxlogin.crypto``, so a misreading of WeChat cannot hide on both sides. See docs/simulator.md.
+"""
+
+from wxlogin.simulator.clock import SimClock
+from wxlogin.simulator.config import SimulatorConfig
+from wxlogin.simulator.core import PaymentRecord, RegisteredApp, Simulator, UserInfo
+from wxlogin.simulator.errors import InvalidControlRequest, NoSession, SimulatorError, UnknownApp
+from wxlogin.simulator.state import ACCESS_TOKEN_RE
+
+__all__ = [
+    "ACCESS_TOKEN_RE",
+    "InvalidControlRequest",
+    "NoSession",
+    "PaymentRecord",
+    "RegisteredApp",
+    "SimClock",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorError",
+    "UnknownApp",
+    "UserInfo",
+    "create_app",
+]
+
+
+def create_app(
+    config: SimulatorConfig | None = None,
+    *,
+    apps: list[RegisteredApp] | None = None,
+) -> Simulator:
+    """A new ``Simulator`` with ``apps`` registered.
+
+    The simulator is itself an ASGI app, so ``uvicorn --factory wxlogin.simulator:create_app``
+    serves it; returning it (rather than a bare callable) lets the caller keep driving it.
+    """
+    sim = Simulator(config)
+    for app in apps or ():
+        sim.register_app(app.appid, app.secret, app.open_account)
+    return sim

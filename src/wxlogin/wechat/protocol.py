@@ -36,6 +36,9 @@ SUPERSEDED_TOKEN_GRACE: Final = 300  # an old token keeps working this long afte
 STABLE_TOKEN_ROLL_WINDOW: Final = 300  # stable_token rolls to a new token inside this window
 CODE2SESSION_PER_USER_PER_MINUTE: Final = 100
 PAID_UNIONID_WINDOW: Final = 300
+TOKEN_DAILY_QUOTA: Final = 2000  # successful /cgi-bin/token calls per app per day
+STABLE_TOKEN_FORCE_REFRESH_DAILY: Final = 20  # force_refresh stable_token calls per day
+STABLE_TOKEN_FORCE_REFRESH_INTERVAL: Final = 30  # closer force_refreshes do not refresh
 
 
 class ErrCode(IntEnum):
@@ -62,6 +65,7 @@ class ErrCode(IntEnum):
     REQUIRE_POST = 43002
     DAILY_QUOTA = 45009
     MINUTE_QUOTA = 45011
+    DATA_FORMAT_ERROR = 47001  # a POST body that is not the JSON the endpoint wants
     API_UNAUTHORIZED = 48001
     SESSION_KEY_MISSING = 87007
     INVALID_SIG_METHOD = 87008
@@ -94,6 +98,7 @@ ERRMSG: Final[dict[int, str]] = {
     ErrCode.REQUIRE_POST: "require POST method",
     ErrCode.DAILY_QUOTA: "reach max api daily quota limit",
     ErrCode.MINUTE_QUOTA: "api minute-quota reach limit, must slower, retry next minute",
+    ErrCode.DATA_FORMAT_ERROR: "data format error",
     ErrCode.API_UNAUTHORIZED: "api unauthorized",
     ErrCode.SESSION_KEY_MISSING: "session_key is not existd or expired",
     ErrCode.INVALID_SIG_METHOD: "invalid sig_method",
