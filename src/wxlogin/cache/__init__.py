@@ -2,5 +2,6 @@
 
 from wxlogin.cache.base import Cache
 from wxlogin.cache.memory import MemoryCache
+from wxlogin.cache.redis import RedisCache
 
-__all__ = ["Cache", "MemoryCache"]
+__all__ = ["Cache", "MemoryCache", "RedisCache"]

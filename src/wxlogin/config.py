@@ -1,0 +1,520 @@
+"""Settings: one validated object, built from overrides, ``WXLOGIN_*`` env vars and a TOML file.
+
+Nothing is read at import time: callers build a ``Settings`` with ``Settings.load()`` (which
+also reads ``wxlogin.toml``) or ``Settings(...)`` (env vars and arguments only). Either way an
+invalid configuration raises ``wxlogin.errors.ConfigurationError`` with one line per problem,
+each naming the setting and its environment variable. Outside dev mode placeholder secrets are
+refused (fail closed).
+
+Precedence, highest first: keyword overrides > environment > TOML file > defaults.
+
+The module also holds the two tiny helpers for secret files kept in ``data_dir`` (owner-only
+directory and files, atomic writes), shared with ``wxlogin.tokens``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from wxlogin.errors import ConfigurationError, UnknownApp
+
+__all__ = [
+    "AppConfig",
+    "Settings",
+    "ensure_private_dir",
+    "normalize_database_url",
+    "redact_url",
+    "write_private_file",
+]
+
+_log = logging.getLogger("wxlogin.config")
+
+ENV_PREFIX = "WXLOGIN_"
+CONFIG_FILE_ENV = "WXLOGIN_CONFIG"
+DEFAULT_CONFIG_FILE = "wxlogin.toml"
+SESSION_KEY_FILE = "session_key_encryption.key"
+
+# A real appid is "wx" + 16 alphanumerics; anything else only earns a warning, because the
+# simulator and tests use readable fake ids.
+_APPID_SHAPE = re.compile(r"^wx[0-9a-zA-Z]{16}$")
+# Values people leave in example configs. Compared after lower-casing and dropping -_. and
+# spaces; see _is_placeholder for the patterns that are not exact words.
+_PLACEHOLDERS = frozenset(
+    {
+        "",
+        "changeme",
+        "changethis",
+        "secret",
+        "appsecret",
+        "yourappsecret",
+        "yoursecret",
+        "mysecret",
+        "xxx",
+        "placeholder",
+        "todo",
+        "fixme",
+        "example",
+        "default",
+        "password",
+        "none",
+        "null",
+        "test",
+    }
+)
+
+
+def _is_placeholder(value: str) -> bool:
+    squashed = re.sub(r"[\s\-_.]", "", value.strip().lower())
+    return (
+        squashed in _PLACEHOLDERS
+        or "changeme" in squashed
+        or "placeholder" in squashed
+        or squashed.startswith("your")
+        or (squashed.startswith("<") and squashed.endswith(">"))
+        # "xxxxxxxx", "00000000": one character repeated is never a real secret.
+        or len(set(squashed)) == 1
+    )
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def normalize_database_url(url: str) -> str:
+    """Give a database URL the async driver wxlogin uses.
+
+    ``postgres://`` and ``postgresql://`` (what hosting providers hand out) become
+    ``postgresql+asyncpg://``; ``sqlite://`` becomes ``sqlite+aiosqlite://``. Anything else is
+    returned unchanged.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    lowered = scheme.lower()
+    if lowered in ("postgres", "postgresql"):
+        return f"postgresql+asyncpg://{rest}"
+    if lowered == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for logs and CLI output."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+# --------------------------------------------------------------------------- secret files
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) if needed; a directory we create is owner-only (0700)."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_private_file(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
+    """Write ``data`` to ``path`` atomically with mode 0600.
+
+    The bytes go to a temporary file in the same directory first, so readers only ever see a
+    complete file. With ``exclusive`` the file is only created when missing (a hard link
+    fails if the name exists): returns False when another writer got there first. Without
+    it the file is replaced (``os.replace``) and True is returned.
+    """
+    ensure_private_dir(path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        os.replace(tmp, path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _decode_key32(value: str) -> bytes | None:
+    """Standard or URL-safe base64 of exactly 32 bytes, else None."""
+    text = value.strip()
+    padded = text + "=" * (-len(text) % 4)
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            raw = decode(padded.encode("ascii"))
+        except (binascii.Error, ValueError):
+            continue
+        if len(raw) == 32:
+            return raw
+    return None
+
+
+# --------------------------------------------------------------------------- models
+
+
+class AppConfig(BaseModel):
+    """One mini program this server logs users in for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    appid: str
+    secret: SecretStr
+
+    @field_validator("appid")
+    @classmethod
+    def _check_appid(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("appid must not be empty")
+        if any(ch in value for ch in ":,") or any(ch.isspace() for ch in value):
+            raise ValueError("appid must not contain ':', ',' or whitespace")
+        return value
+
+
+def _parse_apps(value: Any) -> Any:
+    """Accept ``"APPID:SECRET[,APPID:SECRET...]"`` or JSON, as given in ``WXLOGIN_APPS``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return []
+    if text.startswith(("[", "{")):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            # Deliberately no detail: the text holds secrets.
+            raise ValueError("looks like JSON but does not parse") from None
+        return [parsed] if isinstance(parsed, dict) else parsed
+    apps: list[dict[str, str]] = []
+    for index, item in enumerate(text.split(",")):
+        appid, sep, secret = item.strip().partition(":")
+        if not sep:
+            raise ValueError(f"entry {index + 1} is not APPID:SECRET")
+        apps.append({"appid": appid.strip(), "secret": secret.strip()})
+    return apps
+
+
+# load() hands the parsed TOML to settings_customise_sources through this variable, so the
+# TOML sits between env vars and defaults without a global or a subclass per call.
+_toml_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "wxlogin_toml_data", default=None
+)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The TOML table ``load()`` read, as a settings source below the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        data = _toml_data.get() or {}
+        return data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_data.get() or {})
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a wxlogin deployment. See the module docstring."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    apps: Annotated[list[AppConfig], NoDecode] = Field(default_factory=list)
+    data_dir: Path = Path(".wxlogin")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    wechat_base_url: str = "https://api.weixin.qq.com"
+    wechat_timeout: float = Field(default=5.0, gt=0)
+    wechat_token_endpoint: Literal["stable", "plain"] = "stable"
+
+    public_url: str = "http://127.0.0.1:8000"
+    audience: str = Field(default="wxlogin", min_length=1)
+    access_token_ttl: int = Field(default=900, gt=0)
+    refresh_token_ttl: int = Field(default=2_592_000, gt=0)
+    token_leeway: int = Field(default=30, ge=0)
+
+    session_key_encryption_key: SecretStr | None = None
+
+    login_rate_limit_per_ip: int = Field(default=60, ge=0)
+    login_rate_limit_per_app: int = Field(default=6000, ge=0)
+    trust_forwarded_for: bool = False
+
+    dev: bool = False
+    log_level: LogLevel = "INFO"
+
+    # ------------------------------------------------------------------ construction
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            # `from None`: pydantic's error text quotes the input, which may be a secret.
+            raise ConfigurationError(_format_validation_error(exc)) from None
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``overrides``, the environment and a TOML file.
+
+        The file is ``config_file`` if given, else the path in ``WXLOGIN_CONFIG``, else
+        ``./wxlogin.toml`` when it exists. An explicitly named file that is missing is an
+        error.
+        """
+        path = _config_path(config_file)
+        data = _read_toml(path) if path is not None else {}
+        token = _toml_data.set(data)
+        try:
+            return cls(**overrides)
+        finally:
+            _toml_data.reset(token)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    # ------------------------------------------------------------------ field parsing
+
+    @field_validator("apps", mode="before")
+    @classmethod
+    def _apps_from_string(cls, value: Any) -> Any:
+        return _parse_apps(value)
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_database_url(value.strip())
+
+    @field_validator("public_url", "wechat_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    # ------------------------------------------------------------------ cross-field checks
+
+    @model_validator(mode="after")
+    def _cross_field_checks(self) -> Settings:
+        # ConfigurationError is not a ValueError, so pydantic lets it through untouched.
+        problems = self._problems()
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        return self
+
+    def _problems(self) -> list[str]:
+        problems: list[str] = []
+        seen: set[str] = set()
+        for index, app in enumerate(self.apps):
+            where = f"apps[{index}]"
+            if app.appid in seen:
+                problems.append(f"{where}.appid (WXLOGIN_APPS): duplicate appid {app.appid!r}")
+            seen.add(app.appid)
+            if not _APPID_SHAPE.match(app.appid) and not self.dev:
+                _log.warning(
+                    "appid %r does not look like a WeChat appid (wx + 16 characters)", app.appid
+                )
+            if not self.dev and _is_placeholder(app.secret.get_secret_value()):
+                problems.append(
+                    f"{where}.secret (WXLOGIN_APPS): the AppSecret for {app.appid!r} is empty "
+                    "or a placeholder; set the real AppSecret (placeholders are only allowed "
+                    "with WXLOGIN_DEV=1)"
+                )
+        key = self.session_key_encryption_key
+        if key is not None:
+            name = "session_key_encryption_key (WXLOGIN_SESSION_KEY_ENCRYPTION_KEY)"
+            if not self.dev and _is_placeholder(key.get_secret_value()):
+                problems.append(
+                    f"{name}: is a placeholder; generate one with `python -c 'import os,"
+                    "base64;print(base64.b64encode(os.urandom(32)).decode())'` or leave it "
+                    "unset to use a key file in data_dir"
+                )
+            elif _decode_key32(key.get_secret_value()) is None:
+                problems.append(f"{name}: must be base64 of exactly 32 bytes")
+        if self.database_url is not None and not self.database_url.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            problems.append(
+                "database_url (WXLOGIN_DATABASE_URL): only sqlite and postgresql URLs are supported"
+            )
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            problems.append(
+                "redis_url (WXLOGIN_REDIS_URL): must start with redis://, rediss:// or unix://"
+            )
+        return problems
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url``, or a SQLite file in ``data_dir`` when it is unset."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir}/wxlogin.db"
+
+    @property
+    def appids(self) -> tuple[str, ...]:
+        return tuple(app.appid for app in self.apps)
+
+    def app_secret(self, appid: str) -> str:
+        """The AppSecret of ``appid``; ``UnknownApp`` when it is not configured."""
+        for app in self.apps:
+            if app.appid == appid:
+                return app.secret.get_secret_value()
+        raise UnknownApp()
+
+    def load_session_key_encryption_key(self) -> bytes:
+        """The 32-byte key that encrypts session_keys at rest.
+
+        From ``session_key_encryption_key`` when set; otherwise from
+        ``data_dir/session_key_encryption.key``, created (0600) on first use. Several
+        processes starting at once agree on one key (exclusive create).
+        """
+        if self.session_key_encryption_key is not None:
+            raw = _decode_key32(self.session_key_encryption_key.get_secret_value())
+            if raw is None:  # pragma: no cover - rejected by validation
+                raise ConfigurationError("session_key_encryption_key is not 32 bytes")
+            return raw
+        path = self.data_dir / SESSION_KEY_FILE
+        if not path.exists():
+            fresh = base64.b64encode(secrets.token_bytes(32)) + b"\n"
+            write_private_file(path, fresh, exclusive=True)
+        raw = _decode_key32(path.read_text("ascii"))
+        if raw is None:
+            raise ConfigurationError(
+                f"{path}: the session_key encryption key file is corrupt "
+                "(expected base64 of 32 bytes)"
+            )
+        return raw
+
+    # ------------------------------------------------------------------ repr
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # SecretStr fields already print as '**********'; URLs may carry a password.
+        for name, value in super().__repr_args__():
+            if name in ("database_url", "redis_url") and isinstance(value, str):
+                yield name, redact_url(value)
+            else:
+                yield name, value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config_path(config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        explicit: Path | None = Path(config_file)
+        source = "config_file"
+    elif os.environ.get(CONFIG_FILE_ENV):
+        explicit = Path(os.environ[CONFIG_FILE_ENV])
+        source = CONFIG_FILE_ENV
+    else:
+        default = Path.cwd() / DEFAULT_CONFIG_FILE
+        return default if default.is_file() else None
+    assert explicit is not None
+    if not explicit.is_file():
+        raise ConfigurationError(f"{source}: config file {explicit} does not exist")
+    return explicit
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message gives line and column, never the value.
+        raise ConfigurationError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+    return data
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error["loc"]
+        name = ""
+        for part in loc:
+            name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        head = str(loc[0]) if loc else ""
+        env = f" ({ENV_PREFIX}{head.upper()})" if head else ""
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{name or 'settings'}{env}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""What the store hands back: small frozen records, never live rows or ORM objects."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Identity",
+    "LoginResult",
+    "RotateOutcome",
+    "RotateResult",
+    "SessionRecord",
+    "User",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One (mini program, openid) pair belonging to a user."""
+
+    appid: str
+    openid: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    unionid: str | None
+    identities: tuple[Identity, ...]
+    phone: str | None
+    pure_phone: str | None
+    phone_country_code: str | None
+    nickname: str | None
+    avatar_url: str | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    appid: str
+    openid: str
+    # Ciphertext made by the service; still kept out of reprs and logs.
+    session_key_enc: bytes | None = field(repr=False)
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User
+    new_user: bool
+
+
+class RotateOutcome(enum.Enum):
+    """What ``Store.rotate_refresh`` did with a presented refresh token."""
+
+    ROTATED = "rotated"  # the current token: swapped for the new one
+    REUSED = "reused"  # an earlier token of this session: the session is now revoked
+    REVOKED = "revoked"  # the session was already revoked
+    EXPIRED = "expired"  # the session has expired
+    UNKNOWN = "unknown"  # no such session, or a token it never had
+
+
+@dataclass(frozen=True, slots=True)
+class RotateResult:
+    outcome: RotateOutcome
+    session: SessionRecord | None

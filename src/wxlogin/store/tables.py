@@ -1,0 +1,123 @@
+"""The schema, as SQLAlchemy Core tables on one ``MetaData``.
+
+``migrations/versions`` must build exactly this (``tests/store/test_migrations.py`` compares
+them on each backend). Timestamps are ``UTCDateTime``: aware UTC datetimes in and out, on
+PostgreSQL (``timestamptz``) and on SQLite (stored as naive UTC text, which also sorts
+chronologically).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = [
+    "UTCDateTime",
+    "identities",
+    "metadata",
+    "sessions",
+    "used_refresh_tokens",
+    "users",
+]
+
+# Deterministic constraint names, so migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: keep UTC wall time, so text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("unionid", Text, nullable=True, unique=True),
+    Column("phone", Text, nullable=True),
+    Column("pure_phone", Text, nullable=True),
+    Column("phone_country_code", Text, nullable=True),
+    Column("nickname", Text, nullable=True),
+    Column("avatar_url", Text, nullable=True),
+    # Set on the loser of a merge; the row stays as a tombstone so old `sub`s still resolve.
+    Column("merged_into", Text, ForeignKey("users.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime, nullable=True),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("appid", Text, nullable=False),
+    Column("openid", Text, nullable=False),
+    Column("user_id", Text, ForeignKey("users.id"), nullable=False, index=True),
+    Column("unionid", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("appid", "openid"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user_id", Text, ForeignKey("users.id"), nullable=False, index=True),
+    Column("appid", Text, nullable=False),
+    Column("openid", Text, nullable=False),
+    Column("session_key_enc", LargeBinary, nullable=True),
+    Column("refresh_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_reason", Text, nullable=True),
+    Index(None, "revoked_at"),
+)
+
+# Refresh tokens a session has already used, so presenting one again reveals a stolen copy.
+used_refresh_tokens = Table(
+    "used_refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("session_id", Text, ForeignKey("sessions.id"), nullable=False),
+    Column("used_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,100 @@
+"""Database failures become wxlogin errors, with clear messages and no secrets in them."""
+
+from __future__ import annotations
+
+import secrets
+import traceback
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.store.conftest import APP_A, Login
+from wxlogin.errors import ConfigurationError, NotReady, WxLoginError
+from wxlogin.store.repository import Store
+
+UNREACHABLE_PG = "postgresql+asyncpg://wx:pg-password-789@127.0.0.1:1/wx"
+
+
+async def test_unreachable_postgresql_is_not_ready(utc_now: datetime) -> None:
+    store = Store.from_url(UNREACHABLE_PG)
+    try:
+        assert await store.ping() is False
+        with pytest.raises(NotReady) as caught:
+            await store.get_user("u")
+        message = caught.value.message
+        assert "cannot connect to the database" in message
+        assert "127.0.0.1:1" in message
+        assert "pg-password-789" not in message
+        assert caught.value.retryable
+        assert caught.value.__cause__ is not None  # mapped with `from`
+        with pytest.raises(NotReady):
+            await store.revoke_session("s", reason="logout", now=utc_now)
+        with pytest.raises(NotReady):
+            await store.migrate()
+    finally:
+        await store.aclose()
+
+
+async def test_unmigrated_database_says_how_to_fix_it(database_url: str) -> None:
+    store = Store.from_url(database_url)
+    try:
+        with pytest.raises(NotReady, match="wxlogin db upgrade"):
+            await store.get_session("s")
+        assert await store.ping() is True  # reachable, just not migrated
+    finally:
+        await store.aclose()
+
+
+async def test_errors_never_carry_parameter_values(store: Store, login: Login) -> None:
+    """A statement that fails must not put the session_key ciphertext or hashes anywhere."""
+    await login(APP_A, "oa")
+    sid = login.last_session_id
+    secret_blob = b"SECRET-CIPHERTEXT-" + secrets.token_hex(8).encode()
+    refresh = secrets.token_bytes(32)
+    with pytest.raises(WxLoginError) as caught:
+        # The same session id again: a primary-key violation inside login's transaction.
+        await store.login(
+            appid=APP_A,
+            openid="ob",
+            unionid=None,
+            session_id=sid,
+            session_key_enc=secret_blob,
+            refresh_hash=refresh,
+            expires_at=login.now + timedelta(days=1),
+            now=login.now,
+        )
+    rendered = "".join(traceback.format_exception(caught.value))
+    for needle in (secret_blob.decode(), refresh.hex(), repr(refresh), repr(secret_blob)):
+        assert needle not in rendered
+    assert "SECRET-CIPHERTEXT" not in rendered
+
+
+async def test_in_memory_sqlite_is_refused() -> None:
+    for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+        with pytest.raises(ConfigurationError, match="in-memory"):
+            Store.from_url(url)
+
+
+def test_unsupported_database_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported"):
+        Store.from_url("mysql+aiomysql://u@h/db")
+
+
+async def test_sqlite_file_directory_is_created(tmp_path: Path) -> None:
+    store = Store.from_url(f"sqlite:///{tmp_path}/deep/er/wx.db")  # plain form is normalised
+    try:
+        await store.migrate()
+        assert (tmp_path / "deep" / "er" / "wx.db").is_file()
+        assert store.dialect == "sqlite"
+    finally:
+        await store.aclose()
+
+
+async def test_repr_and_url_mask_the_password() -> None:
+    store = Store.from_url(UNREACHABLE_PG)
+    try:
+        assert "pg-password-789" not in repr(store)
+        assert store.url == "postgresql+asyncpg://wx:***@127.0.0.1:1/wx"
+    finally:
+        await store.aclose()
