@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from tests import vectors as v
-
 from wxlogin.crypto import encrypt_data
 
 

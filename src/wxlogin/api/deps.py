@@ -1,0 +1,52 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases (``ServiceDep``, ``CurrentUser``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from wxlogin.errors import AuthenticationError, NotReady
+from wxlogin.service.login import LoginService
+from wxlogin.tokens import AccessClaims
+
+__all__ = ["ClientIp", "CurrentUser", "ServiceDep", "get_service"]
+
+STATE_KEY = "wxlogin_service"
+_bearer = HTTPBearer(auto_error=False, description="an access token from POST /auth/login")
+
+
+def get_service(request: Request) -> LoginService:
+    service: LoginService | None = getattr(request.app.state, STATE_KEY, None)
+    if service is None:
+        raise NotReady("wxlogin is starting or was not set up on this app")
+    return service
+
+
+ServiceDep = Annotated[LoginService, Depends(get_service)]
+
+
+async def current_claims(
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("send an access token as 'Authorization: Bearer <token>'")
+    return await service.authenticate(credentials.credentials)
+
+
+CurrentUser = Annotated[AccessClaims, Depends(current_claims)]
+"""The authenticated caller (user id, session id, appid), verified with no database round trip."""
+
+
+def client_ip(request: Request) -> str:
+    settings_trust = getattr(request.app.state, "wxlogin_trust_forwarded_for", False)
+    if settings_trust:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+ClientIp = Annotated[str, Depends(client_ip)]

@@ -1,0 +1,134 @@
+"""``wxlogin dev``: the simulator and the service in one process, on embedded defaults.
+
+No WeChat account and no server to install: SQLite in ./.wxlogin, the in-memory cache, and
+the built-in WeChat simulator with one app registered on both sides. It prints a walkthrough
+that can be pasted into a shell as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from wxlogin.cli._common import parse_app
+
+DEV_APPID = "wx0123456789abcdef"
+DEV_SECRET = "wxlogin-dev-secret"  # only the local simulator ever sees it
+DEV_OPEN_ACCOUNT = "wxlogin-dev"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "dev",
+        help="try wxlogin: simulator + service on 127.0.0.1, SQLite in ./.wxlogin",
+        description=(
+            "Start the WeChat simulator and the login service in one process on 127.0.0.1, "
+            "with SQLite in ./.wxlogin, and print a copy-paste walkthrough."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=8000, help="service port (8000)")
+    parser.add_argument("--sim-port", type=int, default=8900, help="simulator port (8900)")
+    parser.add_argument(
+        "--app",
+        type=parse_app,
+        metavar="APPID:SECRET[:OPEN_ACCOUNT]",
+        help=f"the mini program to register on both sides (default {DEV_APPID})",
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path(".wxlogin"), help="(./.wxlogin)")
+    parser.add_argument("--log-level", default="info")
+    parser.set_defaults(handler=run)
+
+
+def walkthrough(*, api: str, sim: str, appid: str) -> str:
+    """Shell commands that walk through a whole login; every line runs as printed."""
+    field = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+    json_headers = "-H 'content-type: application/json'"
+    return f"""\
+# 1. Play wx.login on a phone: the simulator mints a one-time code for user "alice".
+CODE=$(curl -s -X POST {sim}/__sim/login {json_headers} \\
+  -d '{{"appid":"{appid}","user":"alice"}}' | {field} code)
+
+# 2. Log in with it. The answer holds our tokens and the user — never the session_key.
+LOGIN=$(curl -s -X POST {api}/auth/login {json_headers} -d "{{\\"code\\":\\"$CODE\\"}}")
+echo "$LOGIN"
+ACCESS=$(echo "$LOGIN" | {field} access_token)
+REFRESH=$(echo "$LOGIN" | {field} refresh_token)
+
+# 3. Who am I?
+curl -s {api}/me -H "Authorization: Bearer $ACCESS"; echo
+
+# 4. Bind a phone number: the simulator plays the getPhoneNumber button.
+PHONE_CODE=$(curl -s -X POST {sim}/__sim/phone-code {json_headers} \\
+  -d '{{"appid":"{appid}","user":"alice"}}' | {field} code)
+curl -s -X POST {api}/me/phone -H "Authorization: Bearer $ACCESS" {json_headers} \\
+  -d "{{\\"code\\":\\"$PHONE_CODE\\"}}"; echo
+
+# 5. Refresh: a new pair; the old refresh token is now spent.
+PAIR=$(curl -s -X POST {api}/auth/refresh {json_headers} \\
+  -d "{{\\"refresh_token\\":\\"$REFRESH\\"}}")
+echo "$PAIR"
+ACCESS=$(echo "$PAIR" | {field} access_token)
+
+# 6. Log out (204), then the token is refused (401 session_revoked).
+curl -s -o /dev/null -w 'logout: %{{http_code}}\\n' -X POST {api}/auth/logout \\
+  -H "Authorization: Bearer $ACCESS"
+curl -s {api}/me -H "Authorization: Bearer $ACCESS"; echo
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    # Heavy imports here, not at the top, so `wxlogin --help` stays instant.
+    import uvicorn
+
+    from wxlogin.api.app import create_app
+    from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
+    from wxlogin.cli._servers import serve_all
+    from wxlogin.errors import WxLoginError
+    from wxlogin.simulator import Simulator
+
+    appid, secret, open_account = args.app or (DEV_APPID, DEV_SECRET, DEV_OPEN_ACCOUNT)
+    host = "127.0.0.1"
+    api, sim_url = f"http://{host}:{args.port}", f"http://{host}:{args.sim_port}"
+    try:
+        settings = load_settings(
+            dev=True,
+            apps=[{"appid": appid, "secret": secret}],
+            wechat_base_url=sim_url,
+            public_url=api,
+            data_dir=args.data_dir,
+            database_url=None,
+            redis_url=None,
+        )
+    except CliError as exc:
+        return fail("dev", str(exc))
+    configure_logging(args.log_level)
+    simulator = Simulator()
+    simulator.register_app(appid=appid, secret=secret, open_account=open_account)
+    configs = [
+        uvicorn.Config(
+            simulator.app, host=host, port=args.sim_port, log_level="warning", access_log=False
+        ),
+        uvicorn.Config(create_app(settings), host=host, port=args.port, log_level=args.log_level),
+    ]
+
+    def announce() -> None:
+        print(
+            f"\nwxlogin dev is running (data in {settings.data_dir}/, Ctrl-C to stop)\n"
+            f"  login service   {api}    (OpenAPI docs: {api}/docs)\n"
+            f"  WeChat simulator {sim_url}  (control API: {sim_url}/__sim/state)\n"
+            f"  mini program    {appid}\n\n"
+            "Try it — paste this into another shell:\n\n"
+            + walkthrough(api=api, sim=sim_url, appid=appid),
+            flush=True,
+        )
+
+    try:
+        asyncio.run(serve_all(configs, on_started=announce))
+    except (CliError, WxLoginError) as exc:
+        return fail("dev", str(exc))
+    except KeyboardInterrupt:
+        pass
+    sys.stdout.flush()
+    return 0

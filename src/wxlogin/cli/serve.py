@@ -1,0 +1,81 @@
+"""``wxlogin serve``: run the login service from WXLOGIN_* / wxlogin.toml settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wxlogin.config import Settings
+
+_log = logging.getLogger("wxlogin.cli")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the login service (production)",
+        description="Run wxlogin with settings from WXLOGIN_* variables and/or wxlogin.toml.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    parser.add_argument("--config", type=Path, help="a wxlogin.toml file")
+    parser.set_defaults(handler=run)
+
+
+async def _prepare(settings: Settings) -> None:
+    """Migrate and create keys once, before any worker starts, so workers never race."""
+    from wxlogin.store.repository import Store
+    from wxlogin.tokens import SigningKeys
+
+    store = Store.from_url(settings.effective_database_url)
+    try:
+        await store.migrate()
+    finally:
+        await store.aclose()
+    SigningKeys.load_or_create(settings.data_dir)
+    settings.load_session_key_encryption_key()
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
+    from wxlogin.errors import WxLoginError
+
+    try:
+        if args.config is not None:
+            os.environ["WXLOGIN_CONFIG"] = str(args.config)  # the workers read it too
+        settings = load_settings(args.config)
+        if not settings.apps:
+            raise CliError("no mini program configured: set WXLOGIN_APPS=APPID:SECRET")
+        configure_logging(settings.log_level)
+        asyncio.run(_prepare(settings))
+    except (CliError, WxLoginError) as exc:
+        return fail("serve", str(exc))
+    if args.workers > 1 and not settings.redis_url:
+        _log.warning(
+            "%d workers without WXLOGIN_REDIS_URL: rate limits and the access_token cache are "
+            "per worker, and a logout reaches other workers only after they poll the database",
+            args.workers,
+        )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _log.info("listening on %s: make sure a TLS-terminating proxy sits in front", args.host)
+    uvicorn.run(
+        "wxlogin.api.asgi:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        proxy_headers=settings.trust_forwarded_for,
+    )
+    return 0

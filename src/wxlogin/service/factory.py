@@ -1,0 +1,84 @@
+"""Assemble a ``LoginService`` from ``Settings``: store, cache, keys, WeChat clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from wxlogin.cache.base import Cache
+from wxlogin.cache.memory import MemoryCache
+from wxlogin.cache.redis import RedisCache
+from wxlogin.config import Settings
+from wxlogin.errors import ConfigurationError
+from wxlogin.service.login import LoginService, ServicePolicy
+from wxlogin.service.rate_limit import RateLimiter
+from wxlogin.service.revocation import RevocationList
+from wxlogin.service.sealing import SessionKeySealer
+from wxlogin.store.repository import Store
+from wxlogin.tokens import AccessTokens, SigningKeys
+from wxlogin.wechat import Transport, WeChatClient
+
+__all__ = ["build_service"]
+
+
+async def build_service(
+    settings: Settings,
+    *,
+    wechat_transport: Transport | None = None,
+    cache: Cache | None = None,
+    store: Store | None = None,
+    migrate: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> LoginService:
+    """Build the service. ``migrate`` brings the schema up to date first (idempotent)."""
+    if not settings.apps:
+        raise ConfigurationError(
+            "no mini program configured: set WXLOGIN_APPS=APPID:SECRET or [[apps]] in wxlogin.toml"
+        )
+    if store is None:
+        store = Store.from_url(settings.effective_database_url)
+    if migrate:
+        await store.migrate()
+    owns_cache = cache is None
+    if cache is None:
+        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
+    keys = SigningKeys.load_or_create(settings.data_dir, clock=clock)
+    tokens = AccessTokens(
+        keys,
+        issuer=settings.public_url,
+        audience=settings.audience,
+        ttl=settings.access_token_ttl,
+        leeway=settings.token_leeway,
+        clock=clock,
+    )
+    wechat = {
+        app.appid: WeChatClient(
+            app.appid,
+            app.secret.get_secret_value(),
+            base_url=settings.wechat_base_url,
+            timeout=settings.wechat_timeout,
+            transport=wechat_transport,
+            token_store=cache,
+            token_endpoint=settings.wechat_token_endpoint,
+            clock=clock,
+        )
+        for app in settings.apps
+    }
+    return LoginService(
+        store=store,
+        cache=cache,
+        keys=keys,
+        tokens=tokens,
+        issuer=settings.public_url,
+        wechat=wechat,
+        sealer=SessionKeySealer(settings.load_session_key_encryption_key()),
+        revocations=RevocationList(cache, ttl=settings.access_token_ttl + settings.token_leeway),
+        limiter=RateLimiter(cache, clock=clock),
+        policy=ServicePolicy(
+            refresh_token_ttl=settings.refresh_token_ttl,
+            login_rate_limit_per_ip=settings.login_rate_limit_per_ip,
+            login_rate_limit_per_app=settings.login_rate_limit_per_app,
+        ),
+        clock=clock,
+        owns_cache=owns_cache,
+    )

@@ -1,0 +1,338 @@
+"""The login use-cases: log in, refresh, log out, authenticate, phone and profile.
+
+Policy lives here; storage, tokens and WeChat are injected. Nothing here knows about HTTP.
+
+The hot paths are shaped for speed:
+* ``login``: one upstream call on a pooled connection, one database transaction, one signature.
+* ``authenticate``: signature check plus one cache lookup for revocation — no database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wxlogin.cache.base import Cache
+from wxlogin.crypto import decrypt_data, verify_raw_data
+from wxlogin.errors import (
+    BadAppCredentials,
+    InvalidRequest,
+    InvalidToken,
+    NoSessionKey,
+    NotFound,
+    RefreshReused,
+    SessionRevoked,
+    SignatureMismatch,
+    TokenExpired,
+    UnknownApp,
+    UpstreamMisconfigured,
+    WatermarkMismatch,
+)
+from wxlogin.service.rate_limit import RateLimiter
+from wxlogin.service.revocation import RevocationList
+from wxlogin.service.sealing import SessionKeySealer
+from wxlogin.store.repository import RotateOutcome, SessionRecord, Store, User
+from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
+from wxlogin.wechat import WeChatClient
+
+__all__ = ["LoginOutcome", "LoginService", "ServicePolicy", "TokenPair"]
+
+_log = logging.getLogger("wxlogin.service")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str = field(repr=False)
+    expires_in: int
+    refresh_token: str = field(repr=False)
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    tokens: TokenPair
+    user: User
+    new_user: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePolicy:
+    refresh_token_ttl: int = 30 * 24 * 3600
+    login_rate_limit_per_ip: int = 60
+    login_rate_limit_per_app: int = 6000
+
+
+class LoginService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cache: Cache,
+        keys: SigningKeys,
+        tokens: AccessTokens,
+        issuer: str,
+        wechat: Mapping[str, WeChatClient],
+        sealer: SessionKeySealer,
+        revocations: RevocationList,
+        limiter: RateLimiter,
+        policy: ServicePolicy,
+        clock: Callable[[], float] = time.time,
+        owns_cache: bool = True,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.issuer = issuer
+        self._cache = cache
+        self._keys = keys
+        self._wechat = dict(wechat)
+        self._sealer = sealer
+        self._revocations = revocations
+        self._limiter = limiter
+        self._policy = policy
+        self._clock = clock
+        self._owns_cache = owns_cache
+
+    def __repr__(self) -> str:
+        return f"LoginService(apps={sorted(self._wechat)!r})"
+
+    @property
+    def appids(self) -> list[str]:
+        return sorted(self._wechat)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _client(self, appid: str | None) -> WeChatClient:
+        if appid is None:
+            if len(self._wechat) == 1:
+                return next(iter(self._wechat.values()))
+            raise InvalidRequest("appid is required: this server serves several mini programs")
+        client = self._wechat.get(appid)
+        if client is None:
+            raise UnknownApp(f"appid {appid!r} is not configured on this server")
+        return client
+
+    # ------------------------------------------------------------------ login / refresh
+
+    async def login(self, code: str, *, appid: str | None = None, client_ip: str) -> LoginOutcome:
+        """Trade a wx.login code for our tokens; create or link the user on the way."""
+        wechat = self._client(appid)
+        await self._limiter.hit("login-ip", client_ip, limit=self._policy.login_rate_limit_per_ip)
+        await self._limiter.hit(
+            "login-app", wechat.appid, limit=self._policy.login_rate_limit_per_app
+        )
+        try:
+            session = await wechat.code_to_session(code)
+        except (BadAppCredentials, UpstreamMisconfigured) as exc:
+            # Users can do nothing about this; operators must, so say it loudly.
+            _log.error(
+                "WeChat rejected the configuration of app %s: %s (errcode %s, rid %s)",
+                wechat.appid,
+                exc.message,
+                exc.errcode,
+                exc.rid,
+            )
+            raise
+        now = self._now()
+        session_id = secrets.token_urlsafe(16)
+        refresh_token = _new_refresh_token(session_id)
+        result = await self.store.login(
+            appid=wechat.appid,
+            openid=session.openid,
+            unionid=session.unionid,
+            session_id=session_id,
+            session_key_enc=self._sealer.seal(session.session_key, session_id=session_id),
+            refresh_hash=hash_refresh_token(refresh_token),
+            expires_at=now + timedelta(seconds=self._policy.refresh_token_ttl),
+            now=now,
+        )
+        issued = self.tokens.issue(
+            user_id=result.user.id, session_id=session_id, appid=wechat.appid
+        )
+        return LoginOutcome(
+            tokens=TokenPair(issued.token, issued.expires_in, refresh_token),
+            user=result.user,
+            new_user=result.new_user,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token. Presenting one already used revokes the whole session."""
+        session_id = _session_id_of(refresh_token)
+        now = self._now()
+        new_refresh = _new_refresh_token(session_id)
+        result = await self.store.rotate_refresh(
+            session_id=session_id,
+            presented_hash=hash_refresh_token(refresh_token),
+            new_hash=hash_refresh_token(new_refresh),
+            expires_at=now + timedelta(seconds=self._policy.refresh_token_ttl),
+            now=now,
+        )
+        if result.outcome is RotateOutcome.REUSED:
+            await self._revocations.revoke(session_id)
+            _log.warning("refresh token reused; session revoked")
+            raise RefreshReused()
+        if result.outcome is RotateOutcome.REVOKED:
+            raise SessionRevoked()
+        if result.outcome is RotateOutcome.EXPIRED:
+            raise TokenExpired("the refresh token has expired; log in again")
+        if result.outcome is not RotateOutcome.ROTATED or result.session is None:
+            raise InvalidToken("unknown refresh token")
+        issued = self.tokens.issue(
+            user_id=result.session.user_id, session_id=session_id, appid=result.session.appid
+        )
+        return TokenPair(issued.token, issued.expires_in, new_refresh)
+
+    async def logout(self, claims: AccessClaims) -> None:
+        """Revoke the session: its refresh token dies, and so do its access tokens."""
+        await self._revocations.revoke(claims.session_id)
+        await self.store.revoke_session(claims.session_id, reason="logout", now=self._now())
+
+    async def revoke_user(self, user_id: str) -> list[str]:
+        """Revoke every session of a user (admin)."""
+        revoked = await self.store.revoke_user_sessions(user_id, reason="admin", now=self._now())
+        for session_id in revoked:
+            await self._revocations.revoke(session_id)
+        return revoked
+
+    # ------------------------------------------------------------------ authentication
+
+    async def authenticate(self, access_token: str) -> AccessClaims:
+        """Verify an access token: signature, claims, and not revoked. No database."""
+        claims = self.tokens.verify(access_token)
+        if await self._revocations.is_revoked(claims.session_id):
+            raise SessionRevoked()
+        return claims
+
+    async def user(self, claims: AccessClaims) -> User:
+        user = await self.store.get_user(claims.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+    # ------------------------------------------------------------------ phone / profile
+
+    async def bind_phone_by_code(self, claims: AccessClaims, code: str) -> User:
+        """The current phone button: trade its code with WeChat, check the watermark, store."""
+        info = await self._client(claims.appid).get_phone_number(code)
+        if info.watermark_appid and info.watermark_appid != claims.appid:
+            raise WatermarkMismatch()
+        return await self.store.set_phone(
+            claims.user_id,
+            phone=info.phone_number,
+            pure_phone=info.pure_phone_number,
+            country_code=info.country_code,
+            now=self._now(),
+        )
+
+    async def bind_phone_encrypted(
+        self, claims: AccessClaims, encrypted_data: str, iv: str
+    ) -> User:
+        """The legacy phone button: decrypt with the stored session_key."""
+        data = await self._decrypt(claims, encrypted_data, iv)
+        phone = data.get("phoneNumber")
+        pure = data.get("purePhoneNumber") or phone
+        if not isinstance(phone, str) or not isinstance(pure, str):
+            raise InvalidRequest("the decrypted data holds no phone number")
+        return await self.store.set_phone(
+            claims.user_id,
+            phone=phone,
+            pure_phone=pure,
+            country_code=str(data.get("countryCode", "")),
+            now=self._now(),
+        )
+
+    async def update_profile(
+        self, claims: AccessClaims, *, nickname: str | None, avatar_url: str | None
+    ) -> User:
+        """Values from the fill-in components (chooseAvatar, type="nickname")."""
+        return await self.store.update_profile(
+            claims.user_id, nickname=nickname, avatar_url=avatar_url, now=self._now()
+        )
+
+    async def wechat_profile(
+        self,
+        claims: AccessClaims,
+        *,
+        raw_data: str,
+        signature: str,
+        encrypted_data: str,
+        iv: str,
+    ) -> User:
+        """Legacy wx.getUserInfo: check the signature, decrypt, learn the unionid if present."""
+        session_key = await self._session_key(claims)
+        if not verify_raw_data(raw_data, signature, session_key):
+            raise SignatureMismatch(
+                "the rawData signature does not match the stored session_key; "
+                "call wx.login before wx.getUserInfo"
+            )
+        data = decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
+        session = await self._session(claims)
+        if data.get("openId") not in (None, session.openid):
+            raise InvalidRequest("the user info belongs to another user")
+        user: User | None = None
+        unionid = data.get("unionId")
+        now = self._now()
+        if isinstance(unionid, str) and unionid:
+            user = await self.store.learn_unionid(
+                claims.user_id, appid=claims.appid, openid=session.openid, unionid=unionid, now=now
+            )
+        nickname = data.get("nickName")
+        avatar = data.get("avatarUrl")
+        return await self.store.update_profile(
+            user.id if user else claims.user_id,
+            nickname=nickname if isinstance(nickname, str) and nickname else None,
+            avatar_url=avatar if isinstance(avatar, str) and avatar else None,
+            now=now,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _session(self, claims: AccessClaims) -> SessionRecord:
+        session = await self.store.get_session(claims.session_id)
+        if session is None or session.revoked_at is not None:
+            raise SessionRevoked()
+        return session
+
+    async def _session_key(self, claims: AccessClaims) -> str:
+        session = await self._session(claims)
+        if session.session_key_enc is None:
+            raise NoSessionKey()
+        return self._sealer.open(session.session_key_enc, session_id=session.id)
+
+    async def _decrypt(self, claims: AccessClaims, encrypted_data: str, iv: str) -> dict[str, Any]:
+        session_key = await self._session_key(claims)
+        return decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
+
+    # ------------------------------------------------------------------ operations
+
+    def jwks(self) -> dict[str, Any]:
+        """Our public signing keys, including retired ones whose tokens may still be live."""
+        return self._keys.jwks()
+
+    async def ready(self) -> bool:
+        return await self.store.ping() and await self._cache.ping()
+
+    async def aclose(self) -> None:
+        for client in self._wechat.values():
+            await client.aclose()
+        await self.store.aclose()
+        if self._owns_cache:
+            await self._cache.aclose()
+
+
+def _new_refresh_token(session_id: str) -> str:
+    # The session id travels in the token so a refresh needs no scan; the secret part is
+    # 256 random bits and only its hash is stored.
+    return f"{session_id}.{secrets.token_urlsafe(32)}"
+
+
+def _session_id_of(refresh_token: str) -> str:
+    session_id, dot, secret = refresh_token.partition(".")
+    if not dot or not session_id or len(secret) < 32:
+        raise InvalidToken("malformed refresh token")
+    return session_id

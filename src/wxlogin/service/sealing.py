@@ -1,0 +1,42 @@
+"""session_key at rest: AES-256-GCM, bound to the session it belongs to.
+
+The session id is the associated data, so a ciphertext copied onto another session row does
+not decrypt. The key comes from ``Settings.load_session_key_encryption_key()``: the
+``WXLOGIN_SESSION_KEY_ENCRYPTION_KEY`` setting or, when unset, a 0600 file in the data dir.
+Several machines sharing a database must share the key, so they set it explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from wxlogin.errors import ConfigurationError, NoSessionKey
+
+__all__ = ["SessionKeySealer"]
+
+_NONCE = 12
+
+
+class SessionKeySealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ConfigurationError("the session_key encryption key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "SessionKeySealer(<key hidden>)"
+
+    def seal(self, session_key: str, *, session_id: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, session_key.encode("ascii"), session_id.encode())
+
+    def open(self, sealed: bytes, *, session_id: str) -> str:
+        try:
+            plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], session_id.encode())
+        except (InvalidTag, ValueError):
+            # Another key (rotated or misconfigured) or another session's row.
+            raise NoSessionKey("the stored session_key cannot be decrypted; log in again") from None
+        return plain.decode("ascii")

@@ -1,0 +1,134 @@
+"""A wxlogin app wired to an in-process simulator, the suite's database and cache."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from wxlogin.api import create_app
+from wxlogin.cache.base import Cache
+from wxlogin.config import Settings
+from wxlogin.simulator import Simulator
+
+APPID = "wx1234567890abcdef"
+SECRET = "app-a-secret-0123456789abcdef"
+APPID_B = "wxfedcba0987654321"
+SECRET_B = "app-b-secret-fedcba9876543210"
+ISSUER = "http://wxlogin.test"
+
+
+@dataclass
+class Clock:
+    """The service's clock; tests move it to expire tokens."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Harness:
+    http: httpx2.AsyncClient
+    sim: Simulator
+    app: FastAPI
+    settings: Settings
+    clock: Clock
+    session_keys: set[str] = field(default_factory=set)
+
+    async def login(self, user: str, appid: str | None = APPID) -> dict[str, Any]:
+        code = self.sim.login(appid or APPID, user)
+        body: dict[str, Any] = {"code": code}
+        if appid is not None:
+            body["appid"] = appid
+        response = await self.http.post("/auth/login", json=body)
+        assert response.status_code == 200, response.text
+        key = self.sim.session_key(appid or APPID, user)
+        assert key is not None
+        self.session_keys.add(key)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def private_key(self) -> tuple[str, Ed25519PrivateKey]:
+        """The active signing key, read from the data dir as an attacker with disk access."""
+        data = json.loads((self.settings.data_dir / "keys.json").read_text())
+        entry = data["keys"][-1] if isinstance(data, dict) else data[-1]
+        raw = base64.b64decode(entry["private_key"])
+        return entry["kid"], Ed25519PrivateKey.from_private_bytes(raw)
+
+    def forge(self, claims: dict[str, Any], **headers: Any) -> str:
+        kid, key = self.private_key()
+        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, **headers})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "apps": [{"appid": APPID, "secret": SECRET}, {"appid": APPID_B, "secret": SECRET_B}],
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "wechat_base_url": "https://api.weixin.qq.com",
+        "wechat_timeout": 0.5,
+        "public_url": ISSUER,
+        "redis_url": None,
+        "login_rate_limit_per_ip": 0,
+        "login_rate_limit_per_app": 0,
+    }
+    return Settings(**(values | overrides))
+
+
+HarnessFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    simulator = Simulator()
+    simulator.register_app(APPID, SECRET, "acme")
+    simulator.register_app(APPID_B, SECRET_B, "acme")
+    return simulator
+
+
+@pytest.fixture
+async def harness_factory(
+    sim: Simulator, database_url: str, cache: Cache, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """Build harnesses with settings overrides; all are shut down at the end of the test."""
+    stack: list[tuple[FastAPI, Any, httpx2.AsyncClient]] = []
+
+    async def build(**overrides: Any) -> Harness:
+        settings = make_settings(database_url, tmp_path / "data", **overrides)
+        clock = Clock()
+        app = create_app(settings, wechat_transport=sim.transport, cache=cache, clock=clock)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=ISSUER)
+        stack.append((app, lifespan, http))
+        return Harness(http, sim, app, settings, clock)
+
+    yield build
+    for _, lifespan, http in reversed(stack):
+        await http.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def wx(harness_factory: Callable[..., Any]) -> Harness:
+    harness: Harness = await harness_factory()
+    return harness
