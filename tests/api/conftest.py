@@ -112,10 +112,13 @@ async def harness_factory(
     """Build harnesses with settings overrides; all are shut down at the end of the test."""
     stack: list[tuple[FastAPI, Any, httpx2.AsyncClient]] = []
 
-    async def build(**overrides: Any) -> Harness:
+    async def build(*, own_cache: Cache | None = None, **overrides: Any) -> Harness:
+        """``own_cache`` gives this app a cache of its own, like a worker without Redis."""
         settings = make_settings(database_url, tmp_path / "data", **overrides)
         clock = Clock()
-        app = create_app(settings, wechat_transport=sim.transport, cache=cache, clock=clock)
+        app = create_app(
+            settings, wechat_transport=sim.transport, cache=own_cache or cache, clock=clock
+        )
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=ISSUER)

@@ -52,6 +52,7 @@ def setup(
         service = await build_service(
             settings, wechat_transport=wechat_transport, cache=cache, migrate=migrate, clock=clock
         )
+        service.start()
         setattr(host.state, STATE_KEY, service)
         _log.info("wxlogin ready for %s", ", ".join(service.appids))
         try:

@@ -12,7 +12,7 @@ from wxlogin.config import Settings
 from wxlogin.errors import ConfigurationError
 from wxlogin.service.login import LoginService, ServicePolicy
 from wxlogin.service.rate_limit import RateLimiter
-from wxlogin.service.revocation import RevocationList
+from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.repository import Store
 from wxlogin.tokens import AccessTokens, SigningKeys
@@ -64,6 +64,11 @@ async def build_service(
         )
         for app in settings.apps
     }
+    revocations = RevocationList(cache, ttl=settings.access_token_ttl + settings.token_leeway)
+    # A per-process cache cannot carry a logout to other workers; the database can.
+    sync = (
+        RevocationSync(store, revocations, clock=clock) if isinstance(cache, MemoryCache) else None
+    )
     return LoginService(
         store=store,
         cache=cache,
@@ -72,7 +77,7 @@ async def build_service(
         issuer=settings.public_url,
         wechat=wechat,
         sealer=SessionKeySealer(settings.load_session_key_encryption_key()),
-        revocations=RevocationList(cache, ttl=settings.access_token_ttl + settings.token_leeway),
+        revocations=revocations,
         limiter=RateLimiter(cache, clock=clock),
         policy=ServicePolicy(
             refresh_token_ttl=settings.refresh_token_ttl,
@@ -81,4 +86,5 @@ async def build_service(
         ),
         clock=clock,
         owns_cache=owns_cache,
+        revocation_sync=sync,
     )

@@ -34,7 +34,7 @@ from wxlogin.errors import (
     WatermarkMismatch,
 )
 from wxlogin.service.rate_limit import RateLimiter
-from wxlogin.service.revocation import RevocationList
+from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.repository import RotateOutcome, SessionRecord, Store, User
 from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
@@ -83,6 +83,7 @@ class LoginService:
         policy: ServicePolicy,
         clock: Callable[[], float] = time.time,
         owns_cache: bool = True,
+        revocation_sync: RevocationSync | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -96,6 +97,7 @@ class LoginService:
         self._policy = policy
         self._clock = clock
         self._owns_cache = owns_cache
+        self.revocation_sync = revocation_sync
 
     def __repr__(self) -> str:
         return f"LoginService(apps={sorted(self._wechat)!r})"
@@ -314,10 +316,17 @@ class LoginService:
         """Our public signing keys, including retired ones whose tokens may still be live."""
         return self._keys.jwks()
 
+    def start(self) -> None:
+        """Start background work (the revocation poller, when the cache is per process)."""
+        if self.revocation_sync is not None:
+            self.revocation_sync.start()
+
     async def ready(self) -> bool:
         return await self.store.ping() and await self._cache.ping()
 
     async def aclose(self) -> None:
+        if self.revocation_sync is not None:
+            await self.revocation_sync.stop()
         for client in self._wechat.values():
             await client.aclose()
         await self.store.aclose()

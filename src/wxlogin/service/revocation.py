@@ -3,22 +3,88 @@
 Access tokens are verified on every request with no DB round trip, so a logout must reach
 every worker through the shared cache: a key per revoked session, kept as long as an access
 token issued before the revocation can live.
+
+When the cache is private to one process (no Redis), ``RevocationSync`` lets each worker learn
+the others' revocations by polling the sessions table every few seconds: one indexed query,
+off the request path.
 """
 
 from __future__ import annotations
 
-from wxlogin.cache.base import Cache
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["RevocationList"]
+from wxlogin.cache.base import Cache
+from wxlogin.errors import WxLoginError
+from wxlogin.store.repository import Store
+
+__all__ = ["RevocationList", "RevocationSync"]
+
+_log = logging.getLogger("wxlogin.service")
+
+# Re-read a little before the newest revocation seen: processes' clocks and commit order
+# differ slightly, and revoking twice is harmless.
+_OVERLAP = timedelta(seconds=5)
 
 
 class RevocationList:
     def __init__(self, cache: Cache, *, ttl: float) -> None:
         self._cache = cache
-        self._ttl = ttl
+        self.ttl = ttl
 
     async def revoke(self, session_id: str) -> None:
-        await self._cache.set(f"revoked:{session_id}", b"1", ttl=self._ttl)
+        await self._cache.set(f"revoked:{session_id}", b"1", ttl=self.ttl)
 
     async def is_revoked(self, session_id: str) -> bool:
         return await self._cache.get(f"revoked:{session_id}") is not None
+
+
+class RevocationSync:
+    """Copies revocations recorded in the database into this process's revocation list."""
+
+    def __init__(
+        self,
+        store: Store,
+        revocations: RevocationList,
+        *,
+        interval: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._revocations = revocations
+        self._interval = interval
+        # Revocations older than an access token's life cannot matter any more.
+        self._since = datetime.fromtimestamp(clock(), UTC) - timedelta(seconds=revocations.ttl)
+        self._task: asyncio.Task[None] | None = None
+
+    async def sync_once(self) -> int:
+        """One pass; returns how many revocations it saw."""
+        rows = await self._store.revoked_since(self._since)
+        for session_id, _ in rows:
+            await self._revocations.revoke(session_id)
+        if rows:
+            self._since = max(self._since, rows[-1][1] - _OVERLAP)
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+            except WxLoginError as exc:
+                _log.warning("could not read revocations from the database: %s", exc.code)
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="wxlogin-revocation-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
