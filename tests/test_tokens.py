@@ -290,7 +290,10 @@ def test_verified_cache_is_keyed_by_the_whole_token(tokens: AccessTokens) -> Non
     token = tokens.issue(user_id="u", session_id="s", appid="a").token
     tokens.verify(token)
     head, _, signature = token.rpartition(".")
-    rejected(tokens, f"{head}.{signature[:-2]}AA")  # a cached good token does not vouch for it
+    # Change the signature's last full characters (never to what they already were): a cached
+    # good token must not vouch for a different one.
+    tail = "AA" if signature[-2:] != "AA" else "BA"
+    rejected(tokens, f"{head}.{signature[:-2]}{tail}")
 
 
 # --------------------------------------------------------------------------- keys
