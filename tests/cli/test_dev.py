@@ -79,5 +79,10 @@ def test_the_printed_walkthrough_works_by_copy_paste(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
-    assert status == 0, log.read_text()
-    assert "Traceback" not in log.read_text()
+    console = log.read_text()
+    assert status == 0, console
+    assert "Traceback" not in console
+    # The console shows the requests, upstream ones included, but never the AppSecret.
+    assert '"POST /auth/login HTTP/1.1" 200' in console
+    assert "/sns/jscode2session" in console
+    assert "wxlogin-dev-secret" not in console

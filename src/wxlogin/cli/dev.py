@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from wxlogin.api.app import create_app
     from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
     from wxlogin.cli._servers import serve_all
+    from wxlogin.cli.simulate import RedactCredentials
     from wxlogin.errors import WxLoginError
     from wxlogin.simulator import Simulator
 
@@ -104,14 +106,31 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         return fail("dev", str(exc))
     configure_logging(args.log_level)
+    # Migrations announce themselves at INFO; in dev that is noise around the walkthrough.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     simulator = Simulator()
     simulator.register_app(appid=appid, secret=secret, open_account=open_account)
     configs = [
         uvicorn.Config(
-            simulator.app, host=host, port=args.sim_port, log_level="warning", access_log=False
+            simulator.app,
+            host=host,
+            port=args.sim_port,
+            log_level="warning",
+            log_config=None,  # keep our one log format
         ),
-        uvicorn.Config(create_app(settings), host=host, port=args.port, log_level=args.log_level),
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=args.port,
+            log_level=args.log_level,
+            log_config=None,
+        ),
     ]
+    # Both servers log start-up under one logger name; the banner below says it better.
+    # (Set after the Configs, which reset it.) Request lines from uvicorn.access stay — both
+    # the mini program's and our server's calls to the simulator, with credentials redacted.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(RedactCredentials())
 
     def announce() -> None:
         print(
