@@ -287,9 +287,14 @@ class Settings(BaseSettings):
 
     session_key_encryption_key: SecretStr | None = None
 
-    login_rate_limit_per_ip: int = Field(default=60, ge=0)
-    login_rate_limit_per_app: int = Field(default=6000, ge=0)
+    # Logins per minute. Per IP: generous, because mobile carriers put many users behind one
+    # address. Per app: off by default; a cap there only protects the WeChat quota.
+    login_rate_limit_per_ip: int = Field(default=300, ge=0)
+    login_rate_limit_per_app: int = Field(default=0, ge=0)
+    # Behind a reverse proxy: let `wxlogin serve` take the client address from
+    # X-Forwarded-For, but only when the connection comes from one of these proxies.
     trust_forwarded_for: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
 
     dev: bool = False
     log_level: LogLevel = "INFO"

@@ -357,3 +357,18 @@ async def test_token_verification_needs_no_database(wx: Harness) -> None:
     claims = await service.authenticate(body["access_token"])
     await service.store.aclose()
     assert await service.authenticate(body["access_token"]) == claims
+
+
+async def test_a_forged_forwarded_for_header_does_not_dodge_the_ip_limit(
+    harness_factory: HarnessFactory,
+) -> None:
+    wx: Harness = await harness_factory(login_rate_limit_per_ip=2, trust_forwarded_for=True)
+    statuses = []
+    for i in range(4):
+        response = await wx.http.post(
+            "/auth/login",
+            json={"code": wx.sim.login(APPID, f"user{i}"), "appid": APPID},
+            headers={"X-Forwarded-For": f"10.0.0.{i}"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429, 429]

@@ -263,3 +263,58 @@ async def test_users_in_unrelated_apps_stay_apart(harness_factory: HarnessFactor
     other = await wx.login("alice", appid="wx00000000000000aa")
     assert other["user"]["id"] != a["user"]["id"]
     assert other["user"]["unionid"] is None
+
+
+def _profile_body(info: dict[str, str]) -> dict[str, str]:
+    return {
+        "raw_data": info["rawData"],
+        "signature": info["signature"],
+        "encrypted_data": info["encryptedData"],
+        "iv": info["iv"],
+    }
+
+
+async def test_wechats_anonymous_profile_never_overwrites_a_real_one(wx: Harness) -> None:
+    body = await wx.login("amy")
+    headers = bearer(body["access_token"])
+    await wx.http.patch(
+        "/me/profile",
+        json={"nickname": "Amy", "avatar_url": "https://cdn.test/amy.png"},
+        headers=headers,
+    )
+    anonymous = wx.sim.user_info(APPID, "amy")  # "微信用户" and the grey avatar, as since 2021
+    assert anonymous["userInfo"]["nickName"] == "微信用户"
+    response = await wx.http.post(
+        "/me/profile/wechat", json=_profile_body(dict(anonymous)), headers=headers
+    )
+    assert response.status_code == 200
+    assert response.json()["nickname"] == "Amy"
+    assert response.json()["avatar_url"] == "https://cdn.test/amy.png"
+
+
+async def test_legacy_wechat_profile_with_a_stale_key_is_409(wx: Harness) -> None:
+    body = await wx.login("alice")
+    wx.sim.advance(3600)
+    wx.sim.login(APPID, "alice")  # rotates the key; our server never hears of it
+    info = wx.sim.user_info(APPID, "alice", nickname="Band")
+    response = await wx.http.post(
+        "/me/profile/wechat", json=_profile_body(dict(info)), headers=bearer(body["access_token"])
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "session_key_stale"
+
+
+async def test_every_session_of_a_user_decrypts_with_the_latest_key(wx: Harness) -> None:
+    phone = await wx.login("alice")
+    wx.sim.advance(3600)
+    await wx.login("alice")  # a second device logs in: WeChat rotates alice's session_key
+    current = wx.sim.session_key(APPID, "alice")
+    assert current is not None
+    encrypted, iv = encrypt_data(current, {"phoneNumber": "13700000000"}, appid=APPID)
+    response = await wx.http.post(
+        "/me/phone",
+        json={"encrypted_data": encrypted, "iv": iv},
+        headers=bearer(phone["access_token"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["phone"] == "13700000000"

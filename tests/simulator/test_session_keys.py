@@ -62,17 +62,27 @@ async def test_a_rotated_key_is_stale(sim: Simulator, http: httpx2.AsyncClient) 
     assert errcode(await check_session(http, token, openid, current_key(sim))) == 0
 
 
-async def test_no_key_or_an_expired_key_is_87007(sim: Simulator, http: httpx2.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    ("path", "expected", "text"),
+    [
+        # checksession cannot tell "no key" from "wrong key": both are 87009 (shared spec).
+        (wx.CHECK_SESSION, wx.ErrCode.INVALID_SIGNATURE, "invalid signature, rid: "),
+        (wx.RESET_SESSION_KEY, wx.ErrCode.SESSION_KEY_MISSING, "session_key is not existd"),
+    ],
+)
+async def test_no_key_or_an_expired_key(
+    sim: Simulator, http: httpx2.AsyncClient, path: str, expected: int, text: str
+) -> None:
     token = await token_of(http)
-    never = await check_session(http, token, sim.openid(APPID, "nobody"), "k" * 24)
-    assert errcode(never) == wx.ErrCode.SESSION_KEY_MISSING
+    never = await check_session(http, token, sim.openid(APPID, "nobody"), "k" * 24, path=path)
+    assert errcode(never) == expected
     sim.login(APPID, "alice")
     key = current_key(sim)
     sim.advance(sim.config.session_key_lifetime)
     token = await token_of(http)
-    expired = await check_session(http, token, sim.openid(APPID, "alice"), key)
-    assert errcode(expired) == wx.ErrCode.SESSION_KEY_MISSING
-    assert expired["errmsg"].startswith("session_key is not existd or expired, rid: ")
+    expired = await check_session(http, token, sim.openid(APPID, "alice"), key, path=path)
+    assert errcode(expired) == expected
+    assert expired["errmsg"].startswith(text)
 
 
 @pytest.mark.parametrize(
@@ -127,5 +137,5 @@ async def test_reset_gives_a_new_key_that_keeps_the_old_expiry(
     sim.advance(sim.config.session_key_lifetime - 1000 - 1)
     assert errcode(await check_session(http, await token_of(http), openid, new)) == 0
     sim.advance(1)  # the original key's expiry: the reset key dies with it
-    gone = await check_session(http, await token_of(http), openid, new)
+    gone = await check_session(http, await token_of(http), openid, new, path=wx.RESET_SESSION_KEY)
     assert errcode(gone) == wx.ErrCode.SESSION_KEY_MISSING

@@ -203,7 +203,9 @@ async def test_each_app_has_its_own_tokens(sim: Simulator, http: httpx2.AsyncCli
     key = sim.session_key(APPID, "alice")
     assert key is not None
     answer = await check_session(http, b, sim.openid(APPID, "alice"), key)
-    assert errcode(answer) == wx.ErrCode.SESSION_KEY_MISSING
+    assert errcode(answer) == wx.ErrCode.INVALID_SIGNATURE
+    reset = await check_session(http, b, sim.openid(APPID, "alice"), key, path=wx.RESET_SESSION_KEY)
+    assert errcode(reset) == wx.ErrCode.SESSION_KEY_MISSING
 
 
 async def test_stable_token_wants_a_post_with_a_json_object(http: httpx2.AsyncClient) -> None:

@@ -261,3 +261,21 @@ async def test_session_record_repr_hides_the_ciphertext(store: Store, login: Log
     assert session is not None and session.session_key_enc is not None
     assert "ciphertext" not in repr(session)
     assert "session_key_enc" not in repr(session)
+
+
+async def test_one_session_key_per_identity_shared_by_its_sessions(
+    store: Store, login: Login
+) -> None:
+    # WeChat keeps one session_key per app and user: a login on a second device replaces it,
+    # and the first device's session must see the new one, not keep a stale copy.
+    await login(APP_A, "openid-1")
+    phone = login.last_session_id
+    await login(APP_A, "openid-1")
+    tablet = login.last_session_id
+    first, second = await store.get_session(phone), await store.get_session(tablet)
+    assert first is not None and second is not None
+    assert first.session_key_enc == second.session_key_enc is not None
+    await login(APP_A, "openid-2")  # another user's login changes nothing here
+    again = await store.get_session(phone)
+    assert again is not None
+    assert again.session_key_enc == second.session_key_enc

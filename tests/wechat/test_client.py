@@ -440,3 +440,32 @@ async def test_no_secret_in_any_repr_str_or_log_record(
     text = "\n".join([*seen, token_cache, caplog.text])
     for secret in (SECRET, session.session_key, reset.session_key):
         assert secret not in text
+
+
+async def test_a_failing_refresh_is_shared_not_repeated_per_caller(
+    client: WeChatClient, sim: Simulator, wire: RecordingTransport, sleeps: Sleeps
+) -> None:
+    sim.add_fault(wx.STABLE_TOKEN, errcode=-1, times=100)
+    results = await asyncio.gather(
+        *(client.get_access_token() for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, errors.UpstreamBusy) for r in results)
+    assert wire.calls[wx.STABLE_TOKEN] == 3  # one refresh with its 2 retries, for all 20
+    # During the cooldown callers get the same answer without another request...
+    with pytest.raises(errors.UpstreamBusy):
+        await client.get_access_token()
+    assert wire.calls[wx.STABLE_TOKEN] == 3
+    # ...and after it, the next caller tries again.
+    sim.clear_faults()
+    sim.advance(2)
+    assert await client.get_access_token()
+    assert wire.calls[wx.STABLE_TOKEN] == 4
+
+
+async def test_an_expired_or_unknown_key_checks_false(client: WeChatClient, sim: Simulator) -> None:
+    session = await client.code_to_session(sim.login(APPID, "alice"))
+    assert await client.check_session_key(sim.openid(APPID, "nobody"), "k" * 24) is False
+    sim.advance(sim.config.session_key_lifetime + 1)
+    assert await client.check_session_key(session.openid, session.session_key) is False
+    sim.add_fault(wx.CHECK_SESSION, errcode=87007)  # however WeChat words "no key"
+    assert await client.check_session_key(session.openid, session.session_key) is False

@@ -44,7 +44,6 @@ def setup(
     if include_meta:
         app.include_router(meta_router)
     install_error_handlers(app)
-    app.state.wxlogin_trust_forwarded_for = settings.trust_forwarded_for
     inner = app.router.lifespan_context
 
     @asynccontextmanager

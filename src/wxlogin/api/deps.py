@@ -41,11 +41,9 @@ CurrentUser = Annotated[AccessClaims, Depends(current_claims)]
 
 
 def client_ip(request: Request) -> str:
-    settings_trust = getattr(request.app.state, "wxlogin_trust_forwarded_for", False)
-    if settings_trust:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    # Only what the ASGI server says. Behind a proxy the server rewrites it from
+    # X-Forwarded-For for trusted proxies only (`wxlogin serve` with trust_forwarded_for);
+    # reading the header here would let any client pick its own address.
     return request.client.host if request.client else "unknown"
 
 

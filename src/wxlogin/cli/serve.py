@@ -77,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.log_level.lower(),
         proxy_headers=settings.trust_forwarded_for,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0

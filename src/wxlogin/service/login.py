@@ -39,6 +39,7 @@ from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.repository import RotateOutcome, SessionRecord, Store, User
 from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
 from wxlogin.wechat import WeChatClient
+from wxlogin.wechat.protocol import ANONYMOUS_AVATAR, ANONYMOUS_NICKNAME
 
 __all__ = ["LoginOutcome", "LoginService", "ServicePolicy", "TokenPair"]
 
@@ -62,9 +63,11 @@ class LoginOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ServicePolicy:
-    refresh_token_ttl: int = 30 * 24 * 3600
-    login_rate_limit_per_ip: int = 60
-    login_rate_limit_per_app: int = 6000
+    """The knobs the service reads from ``Settings`` (whose defaults are the only defaults)."""
+
+    refresh_token_ttl: int
+    login_rate_limit_per_ip: int
+    login_rate_limit_per_app: int
 
 
 class LoginService:
@@ -148,7 +151,9 @@ class LoginService:
             openid=session.openid,
             unionid=session.unionid,
             session_id=session_id,
-            session_key_enc=self._sealer.seal(session.session_key, session_id=session_id),
+            session_key_enc=self._sealer.seal(
+                session.session_key, appid=wechat.appid, openid=session.openid
+            ),
             refresh_hash=hash_refresh_token(refresh_token),
             expires_at=now + timedelta(seconds=self._policy.refresh_token_ttl),
             now=now,
@@ -266,29 +271,28 @@ class LoginService:
         iv: str,
     ) -> User:
         """Legacy wx.getUserInfo: check the signature, decrypt, learn the unionid if present."""
-        session_key = await self._session_key(claims)
-        if not verify_raw_data(raw_data, signature, session_key):
-            raise SignatureMismatch(
-                "the rawData signature does not match the stored session_key; "
-                "call wx.login before wx.getUserInfo"
-            )
-        data = decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
         session = await self._session(claims)
+        session_key = self._open_session_key(session)
+        if not verify_raw_data(raw_data, signature, session_key):
+            # A stale key fails the signature too; say which it is, because only one of them
+            # is fixed by calling wx.login again.
+            decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
+            raise SignatureMismatch("the rawData signature does not match the stored session_key")
+        data = decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
         if data.get("openId") not in (None, session.openid):
             raise InvalidRequest("the user info belongs to another user")
-        user: User | None = None
-        unionid = data.get("unionId")
+        user_id = claims.user_id
         now = self._now()
+        unionid = data.get("unionId")
         if isinstance(unionid, str) and unionid:
-            user = await self.store.learn_unionid(
-                claims.user_id, appid=claims.appid, openid=session.openid, unionid=unionid, now=now
+            learned = await self.store.learn_unionid(
+                user_id, appid=claims.appid, openid=session.openid, unionid=unionid, now=now
             )
-        nickname = data.get("nickName")
-        avatar = data.get("avatarUrl")
+            user_id = learned.id
         return await self.store.update_profile(
-            user.id if user else claims.user_id,
-            nickname=nickname if isinstance(nickname, str) and nickname else None,
-            avatar_url=avatar if isinstance(avatar, str) and avatar else None,
+            user_id,
+            nickname=_real(data.get("nickName"), ANONYMOUS_NICKNAME),
+            avatar_url=_real(data.get("avatarUrl"), ANONYMOUS_AVATAR),
             now=now,
         )
 
@@ -300,14 +304,15 @@ class LoginService:
             raise SessionRevoked()
         return session
 
-    async def _session_key(self, claims: AccessClaims) -> str:
-        session = await self._session(claims)
+    def _open_session_key(self, session: SessionRecord) -> str:
         if session.session_key_enc is None:
             raise NoSessionKey()
-        return self._sealer.open(session.session_key_enc, session_id=session.id)
+        return self._sealer.open(
+            session.session_key_enc, appid=session.appid, openid=session.openid
+        )
 
     async def _decrypt(self, claims: AccessClaims, encrypted_data: str, iv: str) -> dict[str, Any]:
-        session_key = await self._session_key(claims)
+        session_key = self._open_session_key(await self._session(claims))
         return decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
 
     # ------------------------------------------------------------------ operations
@@ -332,6 +337,11 @@ class LoginService:
         await self.store.aclose()
         if self._owns_cache:
             await self._cache.aclose()
+
+
+def _real(value: object, placeholder: str) -> str | None:
+    """A profile value worth storing: not empty, not WeChat's anonymous placeholder."""
+    return value if isinstance(value, str) and value and value != placeholder else None
 
 
 def _new_refresh_token(session_id: str) -> str:

@@ -1,7 +1,7 @@
-"""session_key at rest: AES-256-GCM, bound to the session it belongs to.
+"""session_key at rest: AES-256-GCM, bound to the identity it belongs to.
 
-The session id is the associated data, so a ciphertext copied onto another session row does
-not decrypt. The key comes from ``Settings.load_session_key_encryption_key()``: the
+The identity (appid + openid) is the associated data, so a ciphertext copied onto another
+user's row does not decrypt. The key comes from ``Settings.load_session_key_encryption_key()``: the
 ``WXLOGIN_SESSION_KEY_ENCRYPTION_KEY`` setting or, when unset, a 0600 file in the data dir.
 Several machines sharing a database must share the key, so they set it explicitly.
 """
@@ -29,14 +29,18 @@ class SessionKeySealer:
     def __repr__(self) -> str:
         return "SessionKeySealer(<key hidden>)"
 
-    def seal(self, session_key: str, *, session_id: str) -> bytes:
+    def seal(self, session_key: str, *, appid: str, openid: str) -> bytes:
         nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, session_key.encode("ascii"), session_id.encode())
+        return nonce + self._aead.encrypt(nonce, session_key.encode("ascii"), _aad(appid, openid))
 
-    def open(self, sealed: bytes, *, session_id: str) -> str:
+    def open(self, sealed: bytes, *, appid: str, openid: str) -> str:
         try:
-            plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], session_id.encode())
+            plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(appid, openid))
         except (InvalidTag, ValueError):
-            # Another key (rotated or misconfigured) or another session's row.
+            # Another key (rotated or misconfigured) or another identity's row.
             raise NoSessionKey("the stored session_key cannot be decrypted; log in again") from None
         return plain.decode("ascii")
+
+
+def _aad(appid: str, openid: str) -> bytes:
+    return f"{appid}\x00{openid}".encode()

@@ -8,7 +8,7 @@ operations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
     from wxlogin.wechat.transport import AsgiTransport
 
 __all__ = ["PaymentRecord", "RegisteredApp", "Simulator", "UserInfo"]
-
-# Since 2021 wx.getUserInfo answers with an anonymous profile: this name and a grey avatar.
-ANONYMOUS_NICKNAME: Final = "微信用户"
-ANONYMOUS_AVATAR: Final = (
-    "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSy"
-    "XwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +151,13 @@ class Simulator:
         """
         member, session = self.world.session_for_user_info(appid, user)
         profile: dict[str, Any] = {
-            "nickName": nickname if nickname is not None else ANONYMOUS_NICKNAME,
+            "nickName": nickname if nickname is not None else wx.ANONYMOUS_NICKNAME,
             "gender": 0,
             "language": "",
             "city": "",
             "province": "",
             "country": "",
-            "avatarUrl": avatar_url if avatar_url is not None else ANONYMOUS_AVATAR,
+            "avatarUrl": avatar_url if avatar_url is not None else wx.ANONYMOUS_AVATAR,
         }
         raw_data = orjson.dumps(profile).decode("utf-8")  # compact, like JSON.stringify
         plaintext: dict[str, Any] = {"openId": member.openid, **profile}

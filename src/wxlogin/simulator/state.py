@@ -481,13 +481,15 @@ class World:
 
     # ------------------------------------------------------------------ session key checks
 
-    def _member_with_key(self, app: App, openid: str) -> tuple[Member, SessionKey]:
+    def _member_with_key(
+        self, app: App, openid: str, *, missing: ErrCode
+    ) -> tuple[Member, SessionKey]:
         if not wx.OPENID_RE.match(openid):
             raise Refused(ErrCode.INVALID_OPENID)
         member = app.members.get(openid)
         session = member.valid_session(self.clock.now()) if member is not None else None
         if member is None or session is None:
-            raise Refused(ErrCode.SESSION_KEY_MISSING)
+            raise Refused(missing)
         return member, session
 
     @staticmethod
@@ -497,13 +499,14 @@ class World:
             raise Refused(ErrCode.INVALID_SIGNATURE)
 
     def check_session(self, app: App, openid: str, signature: str) -> Member:
-        member, session = self._member_with_key(app, openid)
+        # checksession does not tell "no key" from "wrong key": both are 87009.
+        member, session = self._member_with_key(app, openid, missing=ErrCode.INVALID_SIGNATURE)
         self._check_signature(session, signature)
         return member
 
     def reset_session_key(self, app: App, openid: str, signature: str) -> Member:
         """A new key for the user that keeps the old key's expiry; the old key stops working."""
-        member, session = self._member_with_key(app, openid)
+        member, session = self._member_with_key(app, openid, missing=ErrCode.SESSION_KEY_MISSING)
         self._check_signature(session, signature)
         self._new_session(member, self.clock.now(), expires_at=session.expires_at)
         return member

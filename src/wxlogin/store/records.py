@@ -44,7 +44,10 @@ class SessionRecord:
     user_id: str
     appid: str
     openid: str
-    # Ciphertext made by the service; still kept out of reprs and logs.
+    # The sealed session_key of this session's identity (appid, openid): WeChat keeps one
+    # per app and user, so a later login on another device replaces it for every session.
+    # Loaded by ``Store.get_session``; None in the results of other calls. Ciphertext made by
+    # the service, still kept out of reprs and logs.
     session_key_enc: bytes | None = field(repr=False)
     created_at: datetime
     last_used_at: datetime

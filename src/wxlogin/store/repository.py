@@ -89,7 +89,6 @@ _SESSION_COLUMNS: Final = (
     sessions.c.user_id,
     sessions.c.appid,
     sessions.c.openid,
-    sessions.c.session_key_enc,
     sessions.c.created_at,
     sessions.c.last_used_at,
     sessions.c.expires_at,
@@ -122,13 +121,13 @@ def _user(row: _Row, idents: Sequence[Identity]) -> User:
     )
 
 
-def _session(row: _Row) -> SessionRecord:
+def _session(row: _Row, session_key_enc: bytes | None = None) -> SessionRecord:
     return SessionRecord(
         id=row.id,
         user_id=row.user_id,
         appid=row.appid,
         openid=row.openid,
-        session_key_enc=row.session_key_enc,
+        session_key_enc=session_key_enc,
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,
@@ -324,14 +323,20 @@ class Store:
         return row
 
     async def _touch_identity(
-        self, conn: AsyncConnection, appid: str, openid: str, unionid: str | None, now: datetime
+        self,
+        conn: AsyncConnection,
+        appid: str,
+        openid: str,
+        unionid: str | None,
+        session_key_enc: bytes,
+        now: datetime,
     ) -> _Row | None:
         """Stamp an existing identity's login; with PostgreSQL also its user, in one statement.
 
         Returns the (live) user row, or None when the identity is new or points at a merged
         user (the slow path sorts both out).
         """
-        values: dict[str, Any] = {"last_login_at": now}
+        values: dict[str, Any] = {"last_login_at": now, "session_key_enc": session_key_enc}
         if unionid is not None:
             values["unionid"] = unionid
         touch = (
@@ -465,9 +470,11 @@ class Store:
 
         async def work(conn: AsyncConnection) -> LoginResult:
             new_user = False
-            user = await self._touch_identity(conn, appid, openid, unionid, now)
+            user = await self._touch_identity(conn, appid, openid, unionid, session_key_enc, now)
             if user is None:
-                user, new_user = await self._login_slow(conn, appid, openid, unionid, now)
+                user, new_user = await self._login_slow(
+                    conn, appid, openid, unionid, session_key_enc, now
+                )
             elif unionid is not None and user.unionid is None:
                 user = await self._adopt_unionid(conn, user, unionid, now)
             idents = await self._identities_of(conn, user.id)
@@ -477,7 +484,6 @@ class Store:
                     user_id=user.id,
                     appid=appid,
                     openid=openid,
-                    session_key_enc=session_key_enc,
                     refresh_hash=refresh_hash,
                     created_at=now,
                     last_used_at=now,
@@ -489,7 +495,13 @@ class Store:
         return await self._write(work)
 
     async def _login_slow(
-        self, conn: AsyncConnection, appid: str, openid: str, unionid: str | None, now: datetime
+        self,
+        conn: AsyncConnection,
+        appid: str,
+        openid: str,
+        unionid: str | None,
+        session_key_enc: bytes,
+        now: datetime,
     ) -> tuple[_Row, bool]:
         """A first login of this identity, or one whose user was merged away."""
         existing = (
@@ -508,7 +520,7 @@ class Store:
             await conn.execute(
                 update(identities)
                 .where(identities.c.appid == appid, identities.c.openid == openid)
-                .values(user_id=live.id, last_login_at=now)
+                .values(user_id=live.id, last_login_at=now, session_key_enc=session_key_enc)
             )
             user = await self._touch_user(conn, live.id, now)
             if unionid is not None and user.unionid is None:
@@ -556,6 +568,7 @@ class Store:
                     unionid=unionid,
                     created_at=now,
                     last_login_at=now,
+                    session_key_enc=session_key_enc,
                 )
                 .on_conflict_do_nothing()
                 .returning(identities.c.appid)
@@ -686,11 +699,22 @@ class Store:
     # ------------------------------------------------------------------ sessions
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, with its identity's current sealed session_key."""
+
         async def work(conn: AsyncConnection) -> SessionRecord | None:
+            joined = sessions.outerjoin(
+                identities,
+                (identities.c.appid == sessions.c.appid)
+                & (identities.c.openid == sessions.c.openid),
+            )
             row = (
-                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
+                await conn.execute(
+                    select(*_SESSION_COLUMNS, identities.c.session_key_enc)
+                    .select_from(joined)
+                    .where(sessions.c.id == session_id)
+                )
             ).first()
-            return None if row is None else _session(row)
+            return None if row is None else _session(row, row.session_key_enc)
 
         return await self._read(work)
 

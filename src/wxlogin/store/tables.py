@@ -93,6 +93,9 @@ identities = Table(
     Column("unionid", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
+    # WeChat keeps one session_key per app and user, replaced by each login: so do we. Sealed
+    # by the service (AES-GCM), never stored in clear.
+    Column("session_key_enc", LargeBinary, nullable=True),
     PrimaryKeyConstraint("appid", "openid"),
 )
 
@@ -103,7 +106,6 @@ sessions = Table(
     Column("user_id", Text, ForeignKey("users.id"), nullable=False, index=True),
     Column("appid", Text, nullable=False),
     Column("openid", Text, nullable=False),
-    Column("session_key_enc", LargeBinary, nullable=True),
     Column("refresh_hash", LargeBinary, nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=False),

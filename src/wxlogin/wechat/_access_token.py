@@ -5,8 +5,10 @@ other servers are using, so fetching must be rare and coordinated.
 
 * Tokens are refreshed ``margin`` seconds before they expire, so callers never hold one that
   dies mid-request.
-* Within a process an ``asyncio.Lock`` makes a burst of callers share one fetch; across
-  processes the cache's named lock does the same, and the cache is re-read under each lock.
+* Within a process a burst of callers shares one in-flight refresh — its token *or its
+  error*, so a failing upstream sees one attempt, not one per waiting caller; after a failure
+  callers get the same error for a short cooldown. Across processes the cache's named lock
+  does the same job, and the cache is re-read under it.
 * When a call fails with 40001/42001 the caller expires the token *only if the cache still
   holds that same token* (compare-and-delete), so a fresh token another process stored
   meanwhile survives.
@@ -46,6 +48,9 @@ class CachedToken:
 
 FetchToken = Callable[[], Awaitable[tuple[str, int]]]
 
+# After a failed refresh, callers get that failure for this long instead of each trying again.
+FAILURE_COOLDOWN = 1.0
+
 
 class AccessTokenCache:
     def __init__(
@@ -64,7 +69,8 @@ class AccessTokenCache:
         self._clock = clock
         self._margin = margin
         self._lock_ttl = lock_ttl
-        self._local_lock = asyncio.Lock()
+        self._inflight: asyncio.Future[str] | None = None
+        self._failure: tuple[float, BaseException] | None = None  # (until, error)
 
     async def _load(self) -> CachedToken | None:
         raw = await self._store.get(self._key)
@@ -74,18 +80,30 @@ class AccessTokenCache:
         cached = await self._load()
         if cached is not None and self._clock() < cached.refresh_at:
             return cached.token
-        async with self._local_lock:
+        if self._failure is not None:
+            until, error = self._failure
+            if self._clock() < until:
+                raise error
+            self._failure = None
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._refresh_once())
+            self._inflight.add_done_callback(self._settled)
+        # Shielded: one caller giving up must not cancel the refresh the others wait for.
+        return await asyncio.shield(self._inflight)
+
+    def _settled(self, future: asyncio.Future[str]) -> None:
+        self._inflight = None
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._failure = (self._clock() + FAILURE_COOLDOWN, error)
+
+    async def _refresh_once(self) -> str:
+        async with self._store.lock(self._key + ":lock", ttl=self._lock_ttl, wait=self._lock_ttl):
+            # Whether or not the wait ran out, re-read: another process may have refreshed.
             cached = await self._load()
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.token
-            async with self._store.lock(
-                self._key + ":lock", ttl=self._lock_ttl, wait=self._lock_ttl
-            ):
-                # Whether or not the wait ran out, re-read: another process may have refreshed.
-                cached = await self._load()
-                if cached is not None and self._clock() < cached.refresh_at:
-                    return cached.token
-                return await self._refresh(cached)
+            return await self._refresh(cached)
 
     async def _refresh(self, cached: CachedToken | None) -> str:
         try:

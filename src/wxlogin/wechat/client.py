@@ -33,6 +33,7 @@ from wxlogin.errors import (
     InvalidCredential,
     InvalidRequest,
     InvalidSignature,
+    SessionKeyMissing,
     UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
@@ -251,8 +252,8 @@ class WeChatClient:
     async def check_session_key(self, openid: str, session_key: str) -> bool:
         """True when WeChat still holds ``session_key`` as this user's current key.
 
-        A stale, rotated or unknown key answers False (WeChat's 87009). Retries: transient
-        (a read).
+        A stale, rotated or unknown key answers False (WeChat's 87009; 87007, "no key", is
+        read the same way). Retries: transient (a read).
         """
         try:
             await self._call_with_token(
@@ -265,7 +266,7 @@ class WeChatClient:
                 },
                 retry=_Retry.TRANSIENT,
             )
-        except InvalidSignature:
+        except (InvalidSignature, SessionKeyMissing):
             return False
         return True
 

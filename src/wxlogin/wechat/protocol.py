@@ -114,3 +114,11 @@ LOGIN_CODE_RE: Final = re.compile(r"^[A-Za-z0-9_-]{32}$")
 PHONE_CODE_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 SESSION_KEY_LENGTH: Final = 24  # base64 of 16 bytes
 ACCESS_TOKEN_MAX_LENGTH: Final = 512
+
+# What wx.getUserInfo has returned since 2021/2022 instead of the real profile: a placeholder
+# that must never overwrite a nickname or avatar the user chose.
+ANONYMOUS_NICKNAME: Final = "微信用户"
+ANONYMOUS_AVATAR: Final = (
+    "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSy"
+    "XwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132"
+)

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("unionid", sa.Text(), nullable=True),
         sa.Column("created_at", _utc, nullable=False),
         sa.Column("last_login_at", _utc, nullable=True),
+        sa.Column("session_key_enc", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("appid", "openid", name="pk_identities"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_identities_user_id_users"),
     )
@@ -61,7 +62,6 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("appid", sa.Text(), nullable=False),
         sa.Column("openid", sa.Text(), nullable=False),
-        sa.Column("session_key_enc", sa.LargeBinary(), nullable=True),
         sa.Column("refresh_hash", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", _utc, nullable=False),
         sa.Column("last_used_at", _utc, nullable=False),
