@@ -93,3 +93,11 @@ def test_every_error_class_is_exported_and_documented_in_the_tree() -> None:
 def test_bad_upstream_response_is_retryable_only_for_5xx() -> None:
     assert errors.BadUpstreamResponse(status=502).retryable
     assert not errors.BadUpstreamResponse(status=200).retryable
+
+
+def test_daily_quota_is_retried_after_beijing_midnight() -> None:
+    from wxlogin.errors import _seconds_to_beijing_midnight
+
+    assert _seconds_to_beijing_midnight(0) == 16 * 3600  # 1970-01-01 08:00 in Beijing
+    assert _seconds_to_beijing_midnight(16 * 3600 - 1) == 1
+    assert 0 < (error_for_errcode(45009).retry_after or 0) <= 86400

@@ -50,12 +50,14 @@ them; nothing else in the package knows about HTTP.
         └── NotReady ············· not_ready (503, retryable)
 
 Messages never contain a session_key, an AppSecret, a token or a key: the code that raises is
-responsible for that, and ``tests/test_secrets.py`` checks it across the package.
+responsible for that; ``tests/wechat/test_client.py`` and ``tests/api/test_secrets.py`` scan
+the reprs, messages, log lines and response bodies of whole flows for them.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import ClassVar
 
 __all__ = [
@@ -210,11 +212,30 @@ class RateLimited(WeChatError):
 
 
 class QuotaExceeded(WeChatError):
+    """45009: a daily quota is used up; WeChat resets it at midnight, Beijing time."""
+
     errcodes = (45009,)
     code = "quota_exceeded"
     http_status = 503
     retryable = True
     default_message = "the app's daily WeChat API quota is used up"
+
+    def __init__(
+        self,
+        errcode: int,
+        errmsg: str = "",
+        *,
+        message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        if retry_after is None:
+            retry_after = _seconds_to_beijing_midnight(time.time())
+        super().__init__(errcode, errmsg, message=message, retry_after=retry_after)
+
+
+def _seconds_to_beijing_midnight(now: float) -> float:
+    beijing = now + 8 * 3600  # UTC+8 all year round
+    return 86400.0 - beijing % 86400.0
 
 
 class UpstreamBusy(WeChatError):

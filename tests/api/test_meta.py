@@ -11,6 +11,7 @@ from tests.api.conftest import ISSUER, Harness, make_settings
 from wxlogin.api import create_app
 from wxlogin.cache.redis import RedisCache
 from wxlogin.simulator import Simulator
+from wxlogin.tokens import SigningKeys
 
 
 async def test_another_service_verifies_our_tokens_from_the_jwks(wx: Harness) -> None:
@@ -83,3 +84,17 @@ async def test_unknown_route_uses_the_error_shape(wx: Harness) -> None:
     response = await wx.http.get("/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_key_rotation_elsewhere_is_published_at_once(wx: Harness) -> None:
+    before = {k["kid"] for k in (await wx.http.get("/.well-known/jwks.json")).json()["keys"]}
+    # Another process (`wxlogin keys rotate`, another worker) rotates the shared key file.
+    elsewhere = SigningKeys.load_or_create(wx.settings.data_dir)
+    new_kid = elsewhere.rotate(keep_for=wx.settings.access_token_ttl)
+    after = {k["kid"] for k in (await wx.http.get("/.well-known/jwks.json")).json()["keys"]}
+    assert after == before | {new_kid}
+    # Tokens signed with the new key verify here too.
+    body = await wx.login("alice")
+    assert jwt.get_unverified_header(body["access_token"])["kid"] in after
+    me = await wx.http.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200

@@ -81,6 +81,10 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     sealing = [p.read_text().strip() for p in data_dir.iterdir() if "session_key" in p.name]
     assert private_keys
     assert sealing
+    # Refresh tokens go to their owner in the body that issues them, and nowhere else.
+    issued_refresh = {first["refresh_token"], second["refresh_token"]}
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert not [t for t in issued_refresh if t in logged]
     secrets = {
         "AppSecret A": SECRET,
         "AppSecret B": SECRET_B,

@@ -26,7 +26,7 @@ async def test_a_logout_reaches_workers_without_a_shared_cache(
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "session_revoked")
 
 
-async def test_workers_sharing_a_cache_need_no_poller(
+async def test_workers_sharing_a_cache_see_a_logout_at_once(
     harness_factory: HarnessFactory,
 ) -> None:
     shared = MemoryCache()

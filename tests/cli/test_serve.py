@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
+
+from tests import support
+from tests.support import free_port
 
 pytestmark = pytest.mark.socket
 
@@ -25,22 +26,8 @@ APPID = "wx1234567890abcdef"
 SECRET = "serve-test-secret-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    support.wait_until(check, what, timeout=timeout, ignore=(httpx2.TransportError,))
 
 
 @pytest.fixture

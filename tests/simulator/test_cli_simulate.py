@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -12,17 +11,12 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from tests.support import free_port
 from wxlogin.cli import main
 from wxlogin.cli.simulate import RedactCredentials, _is_loopback
 
 APPID, SECRET = "wx1234567890abcdef", "s3cret"
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
 
+from tests.support import free_port
 from tests.wechat.conftest import APPID, SECRET, Sleeps
 from wxlogin import errors
 from wxlogin.simulator import Simulator
 from wxlogin.wechat import WeChatClient
 
 pytestmark = pytest.mark.socket
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def setup(
     """Add wxlogin to ``app``: its routes, its error handler, and its start-up and shut-down.
 
     The host app's own lifespan keeps running; wxlogin's service starts before it and stops
-    after it.
+    after it. The error handler is app-wide: the host's own validation errors, 404s and
+    unhandled exceptions also answer in wxlogin's ``{"error": {...}}`` shape (validation as
+    400 ``invalid_request``). Register your own handlers after ``setup`` to override.
     """
     app.include_router(auth_router)
     if include_meta:

@@ -35,22 +35,25 @@ async def build_service(
         raise ConfigurationError(
             "no mini program configured: set WXLOGIN_APPS=APPID:SECRET or [[apps]] in wxlogin.toml"
         )
+    # Everything that can fail without holding a resource comes first...
+    keys = SigningKeys.load_or_create(settings.data_dir, clock=clock)
+    tokens = AccessTokens.from_settings(settings, keys, clock=clock)
+    sealer = SessionKeySealer(settings.load_session_key_encryption_key())
+    # ...then the connections, closed again if start-up fails half-way.
+    owns_store, owns_cache = store is None, cache is None
     if store is None:
         store = Store.from_url(settings.effective_database_url)
-    if migrate:
-        await store.migrate()
-    owns_cache = cache is None
     if cache is None:
-        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
-    keys = SigningKeys.load_or_create(settings.data_dir, clock=clock)
-    tokens = AccessTokens(
-        keys,
-        issuer=settings.public_url,
-        audience=settings.audience,
-        ttl=settings.access_token_ttl,
-        leeway=settings.token_leeway,
-        clock=clock,
-    )
+        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache(clock=clock)
+    if migrate:
+        try:
+            await store.migrate()
+        except BaseException:
+            if owns_store:
+                await store.aclose()
+            if owns_cache:
+                await cache.aclose()
+            raise
     wechat = {
         app.appid: WeChatClient(
             app.appid,
@@ -76,7 +79,7 @@ async def build_service(
         tokens=tokens,
         issuer=settings.public_url,
         wechat=wechat,
-        sealer=SessionKeySealer(settings.load_session_key_encryption_key()),
+        sealer=sealer,
         revocations=revocations,
         limiter=RateLimiter(cache, clock=clock),
         policy=ServicePolicy(

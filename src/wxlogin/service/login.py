@@ -318,7 +318,12 @@ class LoginService:
     # ------------------------------------------------------------------ operations
 
     def jwks(self) -> dict[str, Any]:
-        """Our public signing keys, including retired ones whose tokens may still be live."""
+        """Our public signing keys, including retired ones whose tokens may still be live.
+
+        Re-reads the key file first (one stat), so a rotation done by `wxlogin keys rotate`
+        or another worker is published at once.
+        """
+        self._keys.reload_if_changed()
         return self._keys.jwks()
 
     def start(self) -> None:

@@ -76,6 +76,10 @@ class RevocationSync:
                 await self.sync_once()
             except WxLoginError as exc:
                 _log.warning("could not read revocations from the database: %s", exc.code)
+            except Exception:
+                # Whatever went wrong, keep polling: a dead poller would silently stop logouts
+                # from reaching this worker.
+                _log.exception("unexpected error while reading revocations; will retry")
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

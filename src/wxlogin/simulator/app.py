@@ -103,6 +103,7 @@ class SimulatorApp:
         self._clock = sim.clock
         self._faults = sim.faults
         self._latency = sim.config.latency_ms / 1000.0
+        self._sleep = sim.sleep
         self.requests: dict[str, int] = {}  # per WeChat path, for GET /__sim/state
         upstream = Upstream(sim.world)
         routes: dict[tuple[str, str], Handler] = {}
@@ -138,7 +139,7 @@ class SimulatorApp:
         self.requests[path] = self.requests.get(path, 0) + 1
         body = await _read_body(receive) if method == "POST" else b""
         if self._latency:
-            await asyncio.sleep(self._latency)
+            await self._sleep(self._latency)
         fault = self._faults.take(path)
         if fault is not None:
             await self._misbehave(fault, path, send)
@@ -151,7 +152,7 @@ class SimulatorApp:
 
     async def _misbehave(self, fault: Fault, path: str, send: Send) -> None:
         if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000.0)
+            await self._sleep(fault.delay_ms / 1000.0)
         if fault.errcode is not None:
             await _send(send, error_answer(path, fault.errcode, self._clock()))
         elif fault.http_status is not None:

@@ -7,6 +7,8 @@ operations.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -66,8 +68,11 @@ class Simulator:
         *,
         clock: SimClock | None = None,
         base_url: str = wx.DEFAULT_BASE_URL,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config = config if config is not None else SimulatorConfig()
+        # Real waiting (latency, delay faults) goes through here, so tests can record it.
+        self.sleep = sleep
         self.clock = clock if clock is not None else SimClock()
         self.base_url = base_url
         self.world = World(self.config, self.clock)
