@@ -115,7 +115,7 @@ class WeChatClient:
         self._clock = clock
         self._sleep = sleep
         self._tokens = AccessTokenCache(
-            key=f"wxlogin:access_token:{appid}:{token_endpoint}",
+            key=f"access_token:{appid}:{token_endpoint}",
             store=token_store if token_store is not None else MemoryCache(clock=clock),
             fetch=self._fetch_access_token,
             clock=clock,
