@@ -1,8 +1,7 @@
 """Run the test suite the way `make test` promises.
 
 1. The whole suite on the embedded defaults: SQLite + in-memory cache.
-2. The storage, cache, service and API suites again on
-   PostgreSQL + Redis, when both answer
+2. The storage, cache, service and API suites again on PostgreSQL + Redis, when both answer
    (URLs from WXLOGIN_TEST_DATABASE_URL / WXLOGIN_TEST_REDIS_URL, or the local defaults).
    Under CI (CI=true) both must be reachable: a green run that silently skipped them would
    be a lie.
@@ -86,7 +85,8 @@ def main() -> int:
     suites = [s for s in BACKEND_SUITES if (ROOT / s).is_dir()]
     if reachable(pg, 5432) and reachable(redis, 6379):
         env = base_env | {"WXLOGIN_TEST_DATABASE_URL": pg, "WXLOGIN_TEST_REDIS_URL": redis}
-        label = f"storage, cache, service and API suites on PostgreSQL + Redis ({', '.join(suites)})"
+        label = "storage, cache, service and API suites on PostgreSQL + Redis"
+        label += f" ({', '.join(suites)})"
         status, counts = run_pytest(label, [*suites, *extra], env)
         total.add(counts)
         failures += int(status != 0)
