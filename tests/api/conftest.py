@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,16 @@ class Harness:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def profile_body(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of POST /me/profile/wechat from what wx.getUserInfo handed the phone."""
+    return {
+        "raw_data": info["rawData"],
+        "signature": info["signature"],
+        "encrypted_data": info["encryptedData"],
+        "iv": info["iv"],
+    }
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

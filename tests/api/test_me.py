@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.api.conftest import APPID, APPID_B, Harness, HarnessFactory, bearer
+from tests.api.conftest import APPID, APPID_B, Harness, HarnessFactory, bearer, profile_body
 from wxlogin.crypto import encrypt_data
 from wxlogin.wechat.protocol import CODE2SESSION
 
@@ -161,12 +161,7 @@ async def test_legacy_wechat_profile(wx: Harness) -> None:
     info = wx.sim.user_info(APPID, "alice", nickname="Band", avatar_url="https://wx.test/0")
     response = await wx.http.post(
         "/me/profile/wechat",
-        json={
-            "raw_data": info["rawData"],
-            "signature": info["signature"],
-            "encrypted_data": info["encryptedData"],
-            "iv": info["iv"],
-        },
+        json=profile_body(info),
         headers=bearer(body["access_token"]),
     )
     assert response.status_code == 200, response.text
@@ -179,12 +174,7 @@ async def test_legacy_wechat_profile_with_a_bad_signature(wx: Harness) -> None:
     info = wx.sim.user_info(APPID, "alice", nickname="Band")
     response = await wx.http.post(
         "/me/profile/wechat",
-        json={
-            "raw_data": info["rawData"].replace("Band", "Evil"),
-            "signature": info["signature"],
-            "encrypted_data": info["encryptedData"],
-            "iv": info["iv"],
-        },
+        json=profile_body(info) | {"raw_data": info["rawData"].replace("Band", "Evil")},
         headers=bearer(body["access_token"]),
     )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_signature")
@@ -227,12 +217,7 @@ async def test_unionid_learned_later_merges_users_without_losing_sessions(wx: Ha
     info = wx.sim.user_info(APPID, "dave", nickname="Dave")
     merged = await wx.http.post(
         "/me/profile/wechat",
-        json={
-            "raw_data": info["rawData"],
-            "signature": info["signature"],
-            "encrypted_data": info["encryptedData"],
-            "iv": info["iv"],
-        },
+        json=profile_body(info),
         headers=bearer(a["access_token"]),
     )
     assert merged.status_code == 200, merged.text
@@ -265,15 +250,6 @@ async def test_users_in_unrelated_apps_stay_apart(harness_factory: HarnessFactor
     assert other["user"]["unionid"] is None
 
 
-def _profile_body(info: dict[str, str]) -> dict[str, str]:
-    return {
-        "raw_data": info["rawData"],
-        "signature": info["signature"],
-        "encrypted_data": info["encryptedData"],
-        "iv": info["iv"],
-    }
-
-
 async def test_wechats_anonymous_profile_never_overwrites_a_real_one(wx: Harness) -> None:
     body = await wx.login("amy")
     headers = bearer(body["access_token"])
@@ -285,7 +261,7 @@ async def test_wechats_anonymous_profile_never_overwrites_a_real_one(wx: Harness
     anonymous = wx.sim.user_info(APPID, "amy")  # "微信用户" and the grey avatar, as since 2021
     assert anonymous["userInfo"]["nickName"] == "微信用户"
     response = await wx.http.post(
-        "/me/profile/wechat", json=_profile_body(dict(anonymous)), headers=headers
+        "/me/profile/wechat", json=profile_body(anonymous), headers=headers
     )
     assert response.status_code == 200
     assert response.json()["nickname"] == "Amy"
@@ -298,7 +274,7 @@ async def test_legacy_wechat_profile_with_a_stale_key_is_409(wx: Harness) -> Non
     wx.sim.login(APPID, "alice")  # rotates the key; our server never hears of it
     info = wx.sim.user_info(APPID, "alice", nickname="Band")
     response = await wx.http.post(
-        "/me/profile/wechat", json=_profile_body(dict(info)), headers=bearer(body["access_token"])
+        "/me/profile/wechat", json=profile_body(info), headers=bearer(body["access_token"])
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "session_key_stale"

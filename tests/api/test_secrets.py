@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer
+from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer, profile_body
 from wxlogin.crypto import encrypt_data
 from wxlogin.wechat.protocol import CODE2SESSION
 
@@ -40,12 +40,7 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     await record(
         wx.http.post(
             "/me/profile/wechat",
-            json={
-                "raw_data": info["rawData"],
-                "signature": info["signature"],
-                "encrypted_data": info["encryptedData"],
-                "iv": info["iv"],
-            },
+            json=profile_body(info),
             headers=headers,
         )
     )
