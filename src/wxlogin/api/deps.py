@@ -17,7 +17,9 @@ STATE_KEY = "wxlogin_service"
 _bearer = HTTPBearer(auto_error=False, description="an access token from POST /auth/login")
 
 
-def get_service(request: Request) -> LoginService:
+# Dependencies are `async def` even when they await nothing: FastAPI runs plain `def`
+# dependencies in a thread pool, which costs more than the work itself on every request.
+async def get_service(request: Request) -> LoginService:
     service: LoginService | None = getattr(request.app.state, STATE_KEY, None)
     if service is None:
         raise NotReady("wxlogin is starting or was not set up on this app")
@@ -40,7 +42,7 @@ CurrentUser = Annotated[AccessClaims, Depends(current_claims)]
 """The authenticated caller (user id, session id, appid), verified with no database round trip."""
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     # Only what the ASGI server says. Behind a proxy the server rewrites it from
     # X-Forwarded-For for trusted proxies only (`wxlogin serve` with trust_forwarded_for);
     # reading the header here would let any client pick its own address.

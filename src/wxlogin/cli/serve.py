@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_prepare(settings))
     except (CliError, WxLoginError) as exc:
         return fail("serve", str(exc))
+    if args.workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        _log.warning(
+            "%d workers on SQLite: SQLite has one writer, so extra workers queue on its lock "
+            "and add latency, not throughput (docs/performance.md); use PostgreSQL to scale",
+            args.workers,
+        )
     if args.workers > 1 and not settings.redis_url:
         _log.warning(
             "%d workers without WXLOGIN_REDIS_URL: rate limits and the access_token cache are "
