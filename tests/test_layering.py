@@ -1,0 +1,87 @@
+"""The layer rules of shared/DESIGN.md, checked on the source: a module imports only downward.
+
+Deviations the design table does not list are named here on purpose, with the reason:
+- ``wechat/`` uses ``cache.memory.MemoryCache`` as the default token store (the table says
+  "cache protocol"); the in-memory store is part of that layer's contract.
+- ``simulator/`` reaches ``wechat.transport`` (lazily) to hand tests an in-process transport.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "wxlogin"
+
+# Which wxlogin modules each layer may import (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "config": {"errors"},
+    "crypto": {"errors"},
+    "cache": {"errors"},
+    "wechat": {"errors", "cache"},
+    "tokens": {"errors", "config"},
+    "store": {"errors", "config"},
+    "service": {"errors", "config", "wechat", "crypto", "tokens", "cache", "store"},
+    "api": {"errors", "config", "wechat", "crypto", "tokens", "cache", "store", "service"},
+    "simulator": {"errors", "wechat", "crypto"},
+    "cli": {
+        "errors",
+        "config",
+        "wechat",
+        "crypto",
+        "tokens",
+        "cache",
+        "store",
+        "service",
+        "api",
+        "simulator",
+    },
+}
+# Third-party libraries that belong to exactly one layer.
+OWNED = {"aiohttp": {"wechat/_http.py"}, "fastapi": {"api", "cli"}, "starlette": {"api"}}
+
+
+def layer_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+SOURCES = sorted(p for p in SRC.rglob("*.py") if p.parent != SRC or p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_module_imports_only_lower_layers(path: Path) -> None:
+    layer = layer_of(path)
+    if layer not in ALLOWED:
+        pytest.fail(f"{path.relative_to(SRC)} is in no layer of the design table")
+    for name in imports(path):
+        parts = name.split(".")
+        if parts[0] == "wxlogin" and len(parts) > 1 and parts[1] != layer:
+            target = parts[1]
+            if target == "__version__":
+                continue
+            assert target in ALLOWED[layer], f"{layer} must not import wxlogin.{target} ({name})"
+        owners = OWNED.get(parts[0])
+        if owners is not None:
+            rel = str(path.relative_to(SRC))
+            assert rel in owners or layer in owners, f"only {owners} may import {parts[0]}"
+
+
+def test_the_service_imports_no_web_framework() -> None:
+    for path in (SRC / "service").rglob("*.py"):
+        for name in imports(path):
+            assert not name.startswith(("fastapi", "starlette", "uvicorn")), (path, name)
