@@ -33,7 +33,6 @@ processes are always stopped (their process group, by id), and the PostgreSQL sc
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import contextlib
 import json
@@ -42,7 +41,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,12 +49,14 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+
+from _loadgen import Driver, drive, free_port, percentile, raw_request, run_loop
 
 APPID = "wx1234567890abcdef"
 SECRET = "bench-secret-0123456789abcdef01"
@@ -228,12 +228,6 @@ def machine_busy_s() -> float:
 # --------------------------------------------------------------------------- plumbing
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
@@ -291,20 +285,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_loop(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
-
-
 # --------------------------------------------------------------------------- PostgreSQL
 
 
@@ -336,95 +316,12 @@ async def _pg_count(base_url: str, schema: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- load: asyncio
 
 
-class _Conn(asyncio.Protocol):
-    """One keep-alive connection that sends the next request as soon as an answer is complete."""
-
-    def __init__(self, driver: _Driver) -> None:
-        self.driver = driver
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.sent_at = 0.0
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        self.next()
-
-    def next(self) -> None:
-        request = self.driver.next_request()
-        assert self.transport is not None
-        if request is None:
-            self.transport.close()
-            return
-        self.sent_at = time.perf_counter()
-        self.transport.write(request)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[:end]).lower()
-            start = head.find(b"content-length:")
-            line_end = head.find(b"\r\n", start)
-            length = int(head[start + 15 : line_end if line_end >= 0 else len(head)])
-            if len(buf) < end + 4 + length:
-                return
-            body = bytes(buf[end + 4 : end + 4 + length])
-            del buf[: end + 4 + length]
-            self.driver.record(head[9:12].decode(), body, time.perf_counter() - self.sent_at)
-            self.next()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-class _Driver:
-    def __init__(self, requests: Iterator[bytes], keep: bool = False) -> None:
-        self._requests = requests
-        self.statuses: Counter[str] = Counter()
-        self.latencies: list[float] = []
-        self.bodies: list[bytes] = []
-        self._keep = keep
-
-    def next_request(self) -> bytes | None:
-        return next(self._requests, None)
-
-    def record(self, status: str, body: bytes, latency: float) -> None:
-        self.statuses[status] += 1
-        self.latencies.append(latency)
-        if self._keep:
-            self.bodies.append(body)
-
-
-async def drive(port: int, requests: Iterator[bytes], connections: int, keep: bool) -> _Driver:
-    driver = _Driver(requests, keep)
-    loop = asyncio.get_running_loop()
-    conns = [
-        (await loop.create_connection(lambda: _Conn(driver), "127.0.0.1", port))[1]
-        for _ in range(connections)
-    ]
-    await asyncio.wait_for(asyncio.gather(*(c.closed for c in conns)), RUN_CAP_S)
-    return driver
-
-
-def raw_request(method: str, path: str, body: bytes | None, headers: dict[str, str]) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-
-
 def load_python(
     port: int, requests: Iterator[bytes], connections: int, keep: bool = False
-) -> tuple[Load, _Driver]:
+) -> tuple[Load, Driver]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    driver = run_loop(drive(port, requests, connections, keep))
+    driver = run_loop(drive(port, requests, connections, keep=keep, cap=RUN_CAP_S))
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
@@ -433,9 +330,9 @@ def load_python(
         "python-asyncio",
         seconds,
         driver.statuses,
-        _percentile(ordered, 0.50),
-        _percentile(ordered, 0.95),
-        _percentile(ordered, 0.99),
+        percentile(ordered, 0.50),
+        percentile(ordered, 0.95),
+        percentile(ordered, 0.99),
         cpu_s=cpu,
     )
     return load, driver
