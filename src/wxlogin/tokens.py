@@ -6,8 +6,9 @@
   seconds after retirement, which should outlast the tokens it signed). Processes sharing a
   ``data_dir`` agree on the keys: the first key is created with an exclusive create, rotation
   runs under a file lock, and a running process re-reads the file when it changes.
-* ``AccessTokens`` issues access JWTs (with PyJWT) and verifies them (by hand, on the hot
-  path; see ``AccessTokens.verify``). Only ``EdDSA`` is ever accepted; every failure becomes
+* ``AccessTokens`` issues access JWTs (signed directly, byte for byte what PyJWT would
+  write; see ``_sign``) and verifies them (by hand, on the hot path; see
+  ``AccessTokens.verify``). Only ``EdDSA`` is ever accepted; every failure becomes
   ``InvalidToken`` (or ``TokenExpired``) at this boundary, and no message quotes the token.
 * Refresh tokens are opaque strings made by the service; only their SHA-256 is stored
   (``hash_refresh_token``).
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import jwt
 import orjson
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -425,7 +425,7 @@ class AccessTokens:
             "exp": expires_at,
             "jti": jti,
         }
-        token = jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid})
+        token = _sign(claims, kid, private)
         return IssuedToken(token=token, expires_in=self._ttl, expires_at=expires_at, jti=jti)
 
     def verify(self, token: str) -> AccessClaims:
@@ -536,6 +536,33 @@ class AccessTokens:
             f"AccessTokens(issuer={self._issuer!r}, audience={self._audience!r}, "
             f"ttl={self._ttl}, keys={self._keys!r})"
         )
+
+
+def _jws_header(kid: str) -> str:
+    """The encoded header PyJWT writes for ``kid``: compact JSON, keys sorted."""
+    header = {"alg": ALGORITHM, "kid": kid, "typ": "JWT"}
+    return _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+
+
+_JWS_HEADERS: dict[str, str] = {}
+
+
+def _sign(claims: dict[str, Any], kid: str, private: Ed25519PrivateKey) -> str:
+    """The JWT ``jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})`` makes,
+    byte for byte, without PyJWT's generic path: the header is encoded once per key, the
+    claims with orjson (compact, insertion order, as PyJWT's ``json.dumps``; PyJWT escapes
+    non-ASCII, so such claims go through ``json.dumps`` here too)."""
+    header = _JWS_HEADERS.get(kid)
+    if header is None:
+        if len(_JWS_HEADERS) >= 64:
+            _JWS_HEADERS.clear()
+        header = _JWS_HEADERS[kid] = _jws_header(kid)
+    payload = orjson.dumps(claims)
+    if not payload.isascii():
+        payload = json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = f"{header}.{_b64url(payload)}"
+    signature = private.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{_b64url(signature)}"
 
 
 def _b64url_decode(segment: str) -> bytes:

@@ -16,10 +16,19 @@ one schema (tests use a schema per test).
 from __future__ import annotations
 
 import shlex
+import sqlite3
+from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
+import aiosqlite
 from sqlalchemy import event, exc
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -73,7 +82,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         )
     if not database.startswith("file:"):
         ensure_private_dir(Path(database).expanduser().resolve().parent)
-    engine = create_async_engine(url, hide_parameters=True)
+    engine = create_async_engine(url, hide_parameters=True, module=_ONE_HOP_AIOSQLITE)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -98,6 +107,121 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+# ------------------------------------------------------------------ aiosqlite, one hop each
+#
+# aiosqlite runs every call on the connection's own thread and SQLAlchemy's adapter makes four
+# calls per statement (cursor, execute, fetchall, close): four thread round trips, ~100 us of
+# event-loop CPU each. The adapter below runs a whole statement (cursor, execute, fetch every
+# row, close) as one call on that thread, and skips COMMIT/ROLLBACK round trips when SQLite has
+# no transaction open (sqlite3 would do nothing then anyway: the pool's reset-on-return and the
+# end of an autocommit read). It relies on ``aiosqlite.Connection._execute``/``_conn``, as
+# SQLAlchemy's own adapter does (``_tx``/``_conn``); aiosqlite is pinned in pyproject.toml.
+
+
+# description, rows (None when the statement returns none), rowcount, lastrowid
+_Outcome: TypeAlias = tuple[Any, list[Any] | None, int, int | None]
+
+
+def _run_statement(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> _Outcome:
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _StatementResult:
+    """What is left of a sqlite3 cursor after ``_run_statement``: its attributes."""
+
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
+
+    def __init__(self) -> None:
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+
+class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ()
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return _StatementResult()
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+            run: Callable[..., Awaitable[_Outcome]] = connection._execute
+            description, rows, rowcount, lastrowid = await run(
+                _run_statement, connection._conn, operation, parameters, many
+            )
+        state: _StatementResult = self._cursor  # type: ignore[assignment]
+        state.description = description
+        state.rowcount = rowcount
+        state.lastrowid = lastrowid
+        self._rows = deque(rows) if rows is not None else deque()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._run(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._run(operation, seq_of_parameters, True)
+
+    async def _async_soft_close(self) -> None:
+        return None  # the sqlite3 cursor is already closed; the rows are kept
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None
+
+    def nextset(self) -> None:
+        return None
+
+
+class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+
+    _cursor_cls = _OneHopCursor
+
+    def _in_transaction(self) -> bool:
+        # sqlite3_get_autocommit(): a flag read, as aiosqlite's own ``in_transaction`` does
+        # from the event loop; the connection is checked out, so its thread is idle here.
+        connection = self._connection._connection
+        return connection is not None and connection.in_transaction
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+
+class _OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _OneHopConnection(self, adapted._connection)
+
+
+_ONE_HOP_AIOSQLITE: Final = _OneHopDBAPI(aiosqlite, sqlite3)
 
 
 def _postgresql_engine(url: URL) -> AsyncEngine:

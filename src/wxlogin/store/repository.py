@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias, TypeVar
 
-from sqlalchemy import Row, case, exc, func, literal, select, text, update
+from sqlalchemy import Row, bindparam, case, exc, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -96,6 +96,176 @@ _SESSION_COLUMNS: Final = (
 )
 
 
+# ------------------------------------------------------------------ prebuilt statements
+#
+# The hot paths (login, get_user, get_session, rotate_refresh) execute these statement objects
+# with parameters instead of building a fresh expression tree per call: SQLAlchemy's compiled
+# cache is hit either way, but constructing and coercing the tree was most of its cost (and
+# the CTE rebuilt its column collection every time). Parameters are named ``p_*`` so they
+# never clash with the column names SQLAlchemy reserves in SET/VALUES clauses.
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+_P_APPID: Final = _param("p_appid", identities.c.appid)
+_P_OPENID: Final = _param("p_openid", identities.c.openid)
+_P_UNIONID: Final = _param("p_unionid", identities.c.unionid)
+_P_NOW: Final = _param("p_now", users.c.last_login_at)
+_P_SESSION_KEY: Final = _param("p_session_key_enc", identities.c.session_key_enc)
+_P_USER_ID: Final = _param("p_user_id", users.c.id)
+_P_SESSION_ID: Final = _param("p_session_id", sessions.c.id)
+
+_IDENTITY_IS: Final = (identities.c.appid == _P_APPID, identities.c.openid == _P_OPENID)
+
+
+def _touch_identity_statement(with_unionid: bool) -> Any:
+    values: dict[str, Any] = {"last_login_at": _P_NOW, "session_key_enc": _P_SESSION_KEY}
+    if with_unionid:
+        values["unionid"] = _P_UNIONID
+    return update(identities).where(*_IDENTITY_IS).values(**values).returning(identities.c.user_id)
+
+
+# Keyed by "a unionid is given" (it is only written when WeChat sent one).
+_TOUCH_IDENTITY: Final = {flag: _touch_identity_statement(flag) for flag in (False, True)}
+
+
+def _touch_identity_and_user_statement(with_unionid: bool) -> Any:
+    """PostgreSQL: update the identity and its user in one data-modifying CTE."""
+    touched = _TOUCH_IDENTITY[with_unionid].cte("touched")
+    return (
+        update(users)
+        .where(users.c.id == touched.c.user_id, users.c.merged_into.is_(None))
+        .values(last_login_at=_P_NOW)
+        .returning(*_USER_COLUMNS)
+    )
+
+
+_TOUCH_IDENTITY_AND_USER: Final = {
+    flag: _touch_identity_and_user_statement(flag) for flag in (False, True)
+}
+_TOUCH_USER: Final = (
+    update(users)
+    .where(users.c.id == _P_USER_ID, users.c.merged_into.is_(None))
+    .values(last_login_at=_P_NOW)
+    .returning(*_USER_COLUMNS)
+)
+_IDENTITIES_OF: Final = (
+    select(identities.c.appid, identities.c.openid)
+    .where(identities.c.user_id == _P_USER_ID)
+    .order_by(identities.c.created_at, identities.c.appid, identities.c.openid)
+)
+_LOAD_USER: Final = (
+    select(*_USER_COLUMNS, identities.c.appid, identities.c.openid)
+    .select_from(users.outerjoin(identities, identities.c.user_id == users.c.id))
+    .where(users.c.id == _P_USER_ID)
+    .order_by(identities.c.created_at, identities.c.appid, identities.c.openid)
+)
+_USER_BY_ID: Final = select(*_USER_COLUMNS).where(users.c.id == _P_USER_ID)
+_USER_BY_UNIONID: Final = select(*_USER_COLUMNS).where(users.c.unionid == _P_UNIONID)
+_IDENTITY_OWNER: Final = select(identities.c.user_id).where(*_IDENTITY_IS)
+_INSERT_SESSION: Final = sessions.insert().values(
+    id=_P_SESSION_ID,
+    user_id=_P_USER_ID,
+    appid=_P_APPID,
+    openid=_P_OPENID,
+    refresh_hash=_param("p_refresh_hash", sessions.c.refresh_hash),
+    created_at=_P_NOW,
+    last_used_at=_P_NOW,
+    expires_at=_param("p_expires_at", sessions.c.expires_at),
+)
+
+
+def _insert_user_statement(insert: Any) -> Any:
+    # ON CONFLICT DO NOTHING: a concurrent login that created this unionid's user makes us
+    # retry (and then join it) instead of aborting the transaction.
+    return (
+        insert(users)
+        .values(
+            id=_P_USER_ID,
+            unionid=_param("p_unionid", users.c.unionid),
+            created_at=_P_NOW,
+            updated_at=_P_NOW,
+            last_login_at=_P_NOW,
+        )
+        .on_conflict_do_nothing()
+        .returning(*_USER_COLUMNS)
+    )
+
+
+def _insert_identity_statement(insert: Any) -> Any:
+    return (
+        insert(identities)
+        .values(
+            appid=_P_APPID,
+            openid=_P_OPENID,
+            user_id=_P_USER_ID,
+            unionid=_P_UNIONID,
+            created_at=_P_NOW,
+            last_login_at=_P_NOW,
+            session_key_enc=_P_SESSION_KEY,
+        )
+        .on_conflict_do_nothing()
+        .returning(identities.c.appid)
+    )
+
+
+_INSERT_USER: Final = {
+    "sqlite": _insert_user_statement(sqlite.insert),
+    "postgresql": _insert_user_statement(postgresql.insert),
+}
+_INSERT_IDENTITY: Final = {
+    "sqlite": _insert_identity_statement(sqlite.insert),
+    "postgresql": _insert_identity_statement(postgresql.insert),
+}
+_GET_SESSION: Final = (
+    select(*_SESSION_COLUMNS, identities.c.session_key_enc)
+    .select_from(
+        sessions.outerjoin(
+            identities,
+            (identities.c.appid == sessions.c.appid) & (identities.c.openid == sessions.c.openid),
+        )
+    )
+    .where(sessions.c.id == _P_SESSION_ID)
+)
+_P_PRESENTED_HASH: Final = _param("p_presented_hash", sessions.c.refresh_hash)
+_SWAP_REFRESH: Final = (
+    update(sessions)
+    .where(
+        sessions.c.id == _P_SESSION_ID,
+        sessions.c.refresh_hash == _P_PRESENTED_HASH,
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > _P_NOW,
+    )
+    .values(
+        refresh_hash=_param("p_new_hash", sessions.c.refresh_hash),
+        last_used_at=_P_NOW,
+        expires_at=_param("p_expires_at", sessions.c.expires_at),
+    )
+    .returning(*_SESSION_COLUMNS)
+)
+_RECORD_USED_REFRESH: Final = used_refresh_tokens.insert().values(
+    token_hash=_P_PRESENTED_HASH, session_id=_P_SESSION_ID, used_at=_P_NOW
+)
+_SESSION_BY_ID: Final = select(*_SESSION_COLUMNS).where(sessions.c.id == _P_SESSION_ID)
+_USED_REFRESH: Final = select(used_refresh_tokens.c.session_id).where(
+    used_refresh_tokens.c.token_hash == _P_PRESENTED_HASH,
+    used_refresh_tokens.c.session_id == _P_SESSION_ID,
+)
+_REVOKE_REUSED: Final = (
+    update(sessions)
+    .where(sessions.c.id == _P_SESSION_ID)
+    .values(
+        revoked_at=func.coalesce(sessions.c.revoked_at, _P_NOW),
+        revoked_reason=func.coalesce(
+            sessions.c.revoked_reason, _param("p_reason", sessions.c.revoked_reason)
+        ),
+    )
+    .returning(*_SESSION_COLUMNS)
+)
+
+
 class _Conflict(Exception):
     """A concurrent transaction got there first; roll back and run the whole thing again."""
 
@@ -161,7 +331,8 @@ class Store:
         # SQLite has one writer; queue this process's writers here rather than in SQLite's
         # busy handler, which sleeps in steps. Other processes are held off by BEGIN IMMEDIATE.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
-        self._insert = sqlite.insert if self._sqlite else postgresql.insert
+        self._insert_user = _INSERT_USER[self._dialect]
+        self._insert_identity = _INSERT_IDENTITY[self._dialect]
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -274,23 +445,13 @@ class Store:
     # ------------------------------------------------------------------ shared steps
 
     async def _identities_of(self, conn: AsyncConnection, user_id: str) -> list[Identity]:
-        result = await conn.execute(
-            select(identities.c.appid, identities.c.openid)
-            .where(identities.c.user_id == user_id)
-            .order_by(identities.c.created_at, identities.c.appid, identities.c.openid)
-        )
-        return [Identity(row.appid, row.openid) for row in result]
+        result = await conn.execute(_IDENTITIES_OF, {"p_user_id": user_id})
+        return [Identity(appid, openid) for appid, openid in result]
 
     async def _load_user(self, conn: AsyncConnection, user_id: str) -> User | None:
         """The live user ``user_id`` resolves to, identities included (one query per hop)."""
         for _ in range(MAX_MERGE_HOPS):
-            result = await conn.execute(
-                select(*_USER_COLUMNS, identities.c.appid, identities.c.openid)
-                .select_from(users.outerjoin(identities, identities.c.user_id == users.c.id))
-                .where(users.c.id == user_id)
-                .order_by(identities.c.created_at, identities.c.appid, identities.c.openid)
-            )
-            rows = result.all()
+            rows = (await conn.execute(_LOAD_USER, {"p_user_id": user_id})).all()
             if not rows:
                 return None
             first = rows[0]
@@ -303,21 +464,14 @@ class Store:
     async def _live_row(self, conn: AsyncConnection, user_id: str) -> _Row | None:
         """The row of the live user ``user_id`` resolves to (following merges)."""
         for _ in range(MAX_MERGE_HOPS):
-            row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+            row = (await conn.execute(_USER_BY_ID, {"p_user_id": user_id})).first()
             if row is None or row.merged_into is None:
                 return row
             user_id = row.merged_into
         raise WxLoginError("users.merged_into forms a chain that is too long or a cycle")
 
     async def _touch_user(self, conn: AsyncConnection, user_id: str, now: datetime) -> _Row:
-        row = (
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id, users.c.merged_into.is_(None))
-                .values(last_login_at=now)
-                .returning(*_USER_COLUMNS)
-            )
-        ).first()
+        row = (await conn.execute(_TOUCH_USER, {"p_user_id": user_id, "p_now": now})).first()
         if row is None:
             raise _Conflict  # merged away since we looked
         return row
@@ -336,36 +490,22 @@ class Store:
         Returns the (live) user row, or None when the identity is new or points at a merged
         user (the slow path sorts both out).
         """
-        values: dict[str, Any] = {"last_login_at": now, "session_key_enc": session_key_enc}
-        if unionid is not None:
-            values["unionid"] = unionid
-        touch = (
-            update(identities)
-            .where(identities.c.appid == appid, identities.c.openid == openid)
-            .values(**values)
-            .returning(identities.c.user_id)
-        )
+        params: dict[str, Any] = {
+            "p_appid": appid,
+            "p_openid": openid,
+            "p_now": now,
+            "p_session_key_enc": session_key_enc,
+        }
+        with_unionid = unionid is not None
+        if with_unionid:
+            params["p_unionid"] = unionid
         if not self._sqlite:
             # One round trip: update the identity and its user together (data-modifying CTE).
-            touched = touch.cte("touched")
-            statement = (
-                update(users)
-                .where(users.c.id == touched.c.user_id, users.c.merged_into.is_(None))
-                .values(last_login_at=now)
-                .returning(*_USER_COLUMNS)
-            )
-            return (await conn.execute(statement)).first()
-        found = (await conn.execute(touch)).first()
+            return (await conn.execute(_TOUCH_IDENTITY_AND_USER[with_unionid], params)).first()
+        found = (await conn.execute(_TOUCH_IDENTITY[with_unionid], params)).first()
         if found is None:
             return None
-        return (
-            await conn.execute(
-                update(users)
-                .where(users.c.id == found.user_id, users.c.merged_into.is_(None))
-                .values(last_login_at=now)
-                .returning(*_USER_COLUMNS)
-            )
-        ).first()
+        return (await conn.execute(_TOUCH_USER, {"p_user_id": found.user_id, "p_now": now})).first()
 
     async def _adopt_unionid(
         self, conn: AsyncConnection, user: _Row, unionid: str, now: datetime
@@ -374,9 +514,7 @@ class Store:
 
         Returns the row of the user that carries on: ``user`` itself, or the owner.
         """
-        owner = (
-            await conn.execute(select(*_USER_COLUMNS).where(users.c.unionid == unionid))
-        ).first()
+        owner = (await conn.execute(_USER_BY_UNIONID, {"p_unionid": unionid})).first()
         if owner is None:
             updated = (
                 await conn.execute(
@@ -479,16 +617,16 @@ class Store:
                 user = await self._adopt_unionid(conn, user, unionid, now)
             idents = await self._identities_of(conn, user.id)
             await conn.execute(
-                sessions.insert().values(
-                    id=session_id,
-                    user_id=user.id,
-                    appid=appid,
-                    openid=openid,
-                    refresh_hash=refresh_hash,
-                    created_at=now,
-                    last_used_at=now,
-                    expires_at=expires_at,
-                )
+                _INSERT_SESSION,
+                {
+                    "p_session_id": session_id,
+                    "p_user_id": user.id,
+                    "p_appid": appid,
+                    "p_openid": openid,
+                    "p_refresh_hash": refresh_hash,
+                    "p_now": now,
+                    "p_expires_at": expires_at,
+                },
             )
             return LoginResult(user=_user(user, idents), new_user=new_user)
 
@@ -505,11 +643,7 @@ class Store:
     ) -> tuple[_Row, bool]:
         """A first login of this identity, or one whose user was merged away."""
         existing = (
-            await conn.execute(
-                select(identities.c.user_id).where(
-                    identities.c.appid == appid, identities.c.openid == openid
-                )
-            )
+            await conn.execute(_IDENTITY_OWNER, {"p_appid": appid, "p_openid": openid})
         ).first()
         if existing is not None:
             # The identity points at a merged user (normally impossible: merges move
@@ -529,25 +663,15 @@ class Store:
 
         owner = None
         if unionid is not None:
-            owner = (
-                await conn.execute(select(*_USER_COLUMNS).where(users.c.unionid == unionid))
-            ).first()
+            owner = (await conn.execute(_USER_BY_UNIONID, {"p_unionid": unionid})).first()
         new_user = owner is None
         if owner is None:
             # ON CONFLICT DO NOTHING: a concurrent login that created this unionid's user
             # makes us retry (and then join it) instead of aborting the transaction.
             created = (
                 await conn.execute(
-                    self._insert(users)
-                    .values(
-                        id=secrets.token_urlsafe(12),
-                        unionid=unionid,
-                        created_at=now,
-                        updated_at=now,
-                        last_login_at=now,
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(*_USER_COLUMNS)
+                    self._insert_user,
+                    {"p_user_id": secrets.token_urlsafe(12), "p_unionid": unionid, "p_now": now},
                 )
             ).first()
             if created is None:
@@ -560,18 +684,15 @@ class Store:
             user = await self._touch_user(conn, live.id, now)
         linked = (
             await conn.execute(
-                self._insert(identities)
-                .values(
-                    appid=appid,
-                    openid=openid,
-                    user_id=user.id,
-                    unionid=unionid,
-                    created_at=now,
-                    last_login_at=now,
-                    session_key_enc=session_key_enc,
-                )
-                .on_conflict_do_nothing()
-                .returning(identities.c.appid)
+                self._insert_identity,
+                {
+                    "p_appid": appid,
+                    "p_openid": openid,
+                    "p_user_id": user.id,
+                    "p_unionid": unionid,
+                    "p_now": now,
+                    "p_session_key_enc": session_key_enc,
+                },
             )
         ).first()
         if linked is None:
@@ -702,18 +823,7 @@ class Store:
         """The session, with its identity's current sealed session_key."""
 
         async def work(conn: AsyncConnection) -> SessionRecord | None:
-            joined = sessions.outerjoin(
-                identities,
-                (identities.c.appid == sessions.c.appid)
-                & (identities.c.openid == sessions.c.openid),
-            )
-            row = (
-                await conn.execute(
-                    select(*_SESSION_COLUMNS, identities.c.session_key_enc)
-                    .select_from(joined)
-                    .where(sessions.c.id == session_id)
-                )
-            ).first()
+            row = (await conn.execute(_GET_SESSION, {"p_session_id": session_id})).first()
             return None if row is None else _session(row, row.session_key_enc)
 
         return await self._read(work)
@@ -737,29 +847,20 @@ class Store:
         expires_at = _aware(expires_at, "expires_at")
 
         async def work(conn: AsyncConnection) -> RotateResult:
+            params = {
+                "p_session_id": session_id,
+                "p_presented_hash": presented_hash,
+                "p_now": now,
+            }
             swapped = (
                 await conn.execute(
-                    update(sessions)
-                    .where(
-                        sessions.c.id == session_id,
-                        sessions.c.refresh_hash == presented_hash,
-                        sessions.c.revoked_at.is_(None),
-                        sessions.c.expires_at > now,
-                    )
-                    .values(refresh_hash=new_hash, last_used_at=now, expires_at=expires_at)
-                    .returning(*_SESSION_COLUMNS)
+                    _SWAP_REFRESH, {**params, "p_new_hash": new_hash, "p_expires_at": expires_at}
                 )
             ).first()
             if swapped is not None:
-                await conn.execute(
-                    used_refresh_tokens.insert().values(
-                        token_hash=presented_hash, session_id=session_id, used_at=now
-                    )
-                )
+                await conn.execute(_RECORD_USED_REFRESH, params)
                 return RotateResult(RotateOutcome.ROTATED, _session(swapped))
-            current = (
-                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
-            ).first()
+            current = (await conn.execute(_SESSION_BY_ID, {"p_session_id": session_id})).first()
             if current is None:
                 return RotateResult(RotateOutcome.UNKNOWN, None)
             if current.revoked_at is not None:
@@ -768,23 +869,16 @@ class Store:
                 return RotateResult(RotateOutcome.EXPIRED, _session(current))
             used = (
                 await conn.execute(
-                    select(used_refresh_tokens.c.session_id).where(
-                        used_refresh_tokens.c.token_hash == presented_hash,
-                        used_refresh_tokens.c.session_id == session_id,
-                    )
+                    _USED_REFRESH,
+                    {"p_session_id": session_id, "p_presented_hash": presented_hash},
                 )
             ).first()
             if used is None:
                 return RotateResult(RotateOutcome.UNKNOWN, None)
             revoked = (
                 await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == session_id)
-                    .values(
-                        revoked_at=func.coalesce(sessions.c.revoked_at, now),
-                        revoked_reason=func.coalesce(sessions.c.revoked_reason, REFRESH_REUSED),
-                    )
-                    .returning(*_SESSION_COLUMNS)
+                    _REVOKE_REUSED,
+                    {"p_session_id": session_id, "p_now": now, "p_reason": REFRESH_REUSED},
                 )
             ).one()
             return RotateResult(RotateOutcome.REUSED, _session(revoked))
