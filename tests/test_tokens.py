@@ -514,3 +514,11 @@ def test_keys_rotate_command(
         for entry in json.loads((tmp_path / "data" / KEYS_FILE).read_text())["keys"]
     ]
     assert not any(p in out for p in private)
+
+
+def test_issued_tokens_are_exactly_what_pyjwt_would_sign(tokens: AccessTokens) -> None:
+    for appid in ("wx1234567890abcdef", "应用"):  # ASCII and non-ASCII claims
+        token = tokens.issue(user_id="u-1", session_id="s-1", appid=appid).token
+        claims = jwt.decode(token, options={"verify_signature": False})
+        kid, private = tokens.keys.signing_key()
+        assert token == jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})

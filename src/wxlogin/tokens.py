@@ -548,10 +548,10 @@ _JWS_HEADERS: dict[str, str] = {}
 
 
 def _sign(claims: dict[str, Any], kid: str, private: Ed25519PrivateKey) -> str:
-    """The JWT ``jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})`` makes,
-    byte for byte, without PyJWT's generic path: the header is encoded once per key, the
-    claims with orjson (compact, insertion order, as PyJWT's ``json.dumps``; PyJWT escapes
-    non-ASCII, so such claims go through ``json.dumps`` here too)."""
+    """The JWT ``jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})`` makes
+    for the claims we issue (a test pins the bytes), without PyJWT's generic path: the header
+    is encoded once per key, the claims with orjson (compact, insertion order, as PyJWT's
+    ``json.dumps``; PyJWT escapes non-ASCII, so such claims go through ``json.dumps`` too)."""
     header = _JWS_HEADERS.get(kid)
     if header is None:
         if len(_JWS_HEADERS) >= 64:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
 from wxlogin.cache.base import Cache
 from wxlogin.errors import ConfigurationError, NoSessionKey, Throttled
 from wxlogin.service.rate_limit import RateLimiter
-from wxlogin.service.revocation import RevocationList
+from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
+from wxlogin.store.repository import Store
 
 KEY = "tiihtNczf5v6AKRyjwEUhQ=="
 
@@ -76,3 +78,29 @@ async def test_revocation_list(cache: Cache) -> None:
     await revocations.revoke("s1")
     assert await revocations.is_revoked("s1")
     assert not await revocations.is_revoked("s2")
+
+
+async def test_the_poller_is_not_blinded_by_a_clock_running_ahead(
+    store: Store, cache: Cache, utc_now: datetime
+) -> None:
+    # Another host, its clock a minute fast, revokes session A; ours, on time, revokes B
+    # afterwards. B's earlier timestamp must still be seen.
+    for sid in ("sess-a", "sess-b"):
+        await store.login(
+            appid="wxa",
+            openid=f"o-{sid}",
+            unionid=None,
+            session_id=sid,
+            session_key_enc=b"sealed",
+            refresh_hash=sid.encode(),
+            expires_at=utc_now + timedelta(days=1),
+            now=utc_now,
+        )
+    revocations = RevocationList(cache, ttl=900)
+    sync = RevocationSync(store, revocations, clock=utc_now.timestamp)
+    await store.revoke_session("sess-a", reason="logout", now=utc_now + timedelta(seconds=60))
+    assert await sync.sync_once() == 1
+    await store.revoke_session("sess-b", reason="logout", now=utc_now + timedelta(seconds=1))
+    await sync.sync_once()
+    assert await revocations.is_revoked("sess-a")
+    assert await revocations.is_revoked("sess-b")

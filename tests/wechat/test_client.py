@@ -469,3 +469,54 @@ async def test_an_expired_or_unknown_key_checks_false(client: WeChatClient, sim:
     assert await client.check_session_key(session.openid, session.session_key) is False
     sim.add_fault(wx.CHECK_SESSION, errcode=87007)  # however WeChat words "no key"
     assert await client.check_session_key(session.openid, session.session_key) is False
+
+
+async def test_each_caller_gets_its_own_copy_of_a_shared_failure(
+    client: WeChatClient, sim: Simulator
+) -> None:
+    sim.add_fault(wx.STABLE_TOKEN, errcode=45009, times=100)
+    results = await asyncio.gather(
+        *(client.get_access_token() for _ in range(5)), return_exceptions=True
+    )
+    later = [await _raised(client) for _ in range(3)]  # from the cooldown
+    errors_seen = [*results, *later]
+    assert all(isinstance(e, errors.QuotaExceeded) for e in errors_seen)
+    assert len({id(e) for e in errors_seen}) == len(errors_seen)  # no shared object
+    for error in errors_seen:
+        assert isinstance(error, errors.QuotaExceeded)
+        assert (error.errcode, error.code, error.http_status) == (45009, "quota_exceeded", 503)
+        assert error.retry_after is not None
+        assert error.rid is not None
+
+
+async def _raised(client: WeChatClient) -> BaseException:
+    try:
+        await client.get_access_token()
+    except errors.WxLoginError as exc:
+        return exc
+    raise AssertionError("expected an error")
+
+
+async def test_a_clock_stepped_back_does_not_stretch_the_cooldown(
+    sim: Simulator, wire: RecordingTransport, sleeps: Sleeps
+) -> None:
+    now = [1_800_000_000.0]
+    client = WeChatClient(APPID, SECRET, transport=wire, clock=lambda: now[0], sleep=sleeps)
+    sim.add_fault(wx.STABLE_TOKEN, errcode=-1, times=3)
+    with pytest.raises(errors.UpstreamBusy):
+        await client.get_access_token()
+    fetches = wire.calls[wx.STABLE_TOKEN]
+    now[0] -= 3600  # the wall clock jumps an hour back
+    assert await client.get_access_token()  # asked WeChat again rather than replaying
+    assert wire.calls[wx.STABLE_TOKEN] == fetches + 1
+    await client.aclose()
+
+
+async def test_closing_the_client_stops_a_refresh_in_flight(sim: Simulator) -> None:
+    client = WeChatClient(APPID, SECRET, transport=sim.transport, timeout=30)
+    sim.add_fault(wx.STABLE_TOKEN, delay_ms=30_000)
+    waiting = asyncio.ensure_future(client.get_access_token())
+    await asyncio.sleep(0.01)
+    await client.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

@@ -26,9 +26,10 @@ __all__ = ["RevocationList", "RevocationSync"]
 
 _log = logging.getLogger("wxlogin.service")
 
-# Re-read a little before the newest revocation seen: processes' clocks and commit order
-# differ slightly, and revoking twice is harmless.
-_OVERLAP = timedelta(seconds=5)
+# Re-read well before the newest revocation seen: `revoked_at` is stamped by the revoking
+# process's clock before its write waits for the database (SQLite's busy timeout alone is 10 s),
+# so a later commit can carry an earlier time. Revoking twice is harmless; missing one is not.
+_OVERLAP = timedelta(seconds=60)
 
 
 class RevocationList:
@@ -57,17 +58,22 @@ class RevocationSync:
         self._store = store
         self._revocations = revocations
         self._interval = interval
+        self._clock = clock
         # Revocations older than an access token's life cannot matter any more.
         self._since = datetime.fromtimestamp(clock(), UTC) - timedelta(seconds=revocations.ttl)
         self._task: asyncio.Task[None] | None = None
 
     async def sync_once(self) -> int:
         """One pass; returns how many revocations it saw."""
+        started = datetime.fromtimestamp(self._clock(), UTC)
         rows = await self._store.revoked_since(self._since)
         for session_id, _ in rows:
             await self._revocations.revoke(session_id)
         if rows:
-            self._since = max(self._since, rows[-1][1] - _OVERLAP)
+            # Never move past our own clock: a host whose clock runs ahead must not make us
+            # skip revocations that other hosts stamp later with an earlier time.
+            newest = min(rows[-1][1], started)
+            self._since = max(self._since, newest - _OVERLAP)
         return len(rows)
 
     async def _run(self) -> None:

@@ -18,6 +18,8 @@ other servers are using, so fetching must be rare and coordinated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +49,12 @@ class CachedToken:
 
 
 FetchToken = Callable[[], Awaitable[tuple[str, int]]]
+
+
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of a shared error for one caller: its own traceback, no frames of the others."""
+    return copy.copy(error).with_traceback(None)
+
 
 # After a failed refresh, callers get that failure for this long instead of each trying again.
 FAILURE_COOLDOWN = 1.0
@@ -82,14 +90,18 @@ class AccessTokenCache:
             return cached.token
         if self._failure is not None:
             until, error = self._failure
-            if self._clock() < until:
-                raise error
+            # A clock stepped back (NTP, a restored VM) must not stretch the cooldown.
+            if 0 <= until - self._clock() <= FAILURE_COOLDOWN:
+                raise _fresh(error)
             self._failure = None
         if self._inflight is None:
             self._inflight = asyncio.ensure_future(self._refresh_once())
             self._inflight.add_done_callback(self._settled)
-        # Shielded: one caller giving up must not cancel the refresh the others wait for.
-        return await asyncio.shield(self._inflight)
+        try:
+            # Shielded: one caller giving up must not cancel the refresh the others wait for.
+            return await asyncio.shield(self._inflight)
+        except (UpstreamError, WeChatError) as exc:
+            raise _fresh(exc) from None
 
     def _settled(self, future: asyncio.Future[str]) -> None:
         self._inflight = None
@@ -120,6 +132,13 @@ class AccessTokenCache:
         await self._store.set(self._key, raw, ttl=max(float(expires_in), 1.0))
         _log.info("fetched a new access_token (expires in %ss)", expires_in)
         return token
+
+    async def aclose(self) -> None:
+        """Stop a refresh still in flight (at shut-down)."""
+        if self._inflight is not None:
+            self._inflight.cancel()
+            with contextlib.suppress(asyncio.CancelledError, UpstreamError, WeChatError):
+                await self._inflight
 
     async def expire(self, failed_token: str) -> None:
         """Forget ``failed_token`` if it is still the cached one."""

@@ -138,7 +138,8 @@ class WeChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if this client created it."""
+        """Stop a token refresh in flight; close the connection pool if this client made it."""
+        await self._tokens.aclose()
         if self._owns_transport and self._transport is not None:
             await self._transport.aclose()
             self._transport = None
