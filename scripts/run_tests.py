@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,11 +33,13 @@ class Counts:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    failures: list[str] = field(default_factory=list)
 
     def add(self, other: Counts) -> None:
         self.passed += other.passed
         self.failed += other.failed
         self.skipped += other.skipped
+        self.failures += other.failures
 
 
 def reachable(url: str, default_port: int) -> bool:
@@ -64,6 +66,9 @@ def run_pytest(label: str, args: list[str], env: dict[str, str]) -> tuple[int, C
                 failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
                 skipped = int(suite.get("skipped", 0))
                 counts.add(Counts(total - failed - skipped, failed, skipped))
+            for case in ET.parse(report).getroot().iter("testcase"):
+                if case.find("failure") is not None or case.find("error") is not None:
+                    counts.failures.append(f"{label}: {case.get('classname')}::{case.get('name')}")
     if status == 5:  # pytest: no tests collected — never a pass
         print(f"{label}: no tests were collected", flush=True)
     return status, counts
@@ -98,6 +103,8 @@ def main() -> int:
             failures += 1
 
     print("\nbackends: " + "; ".join(ran))
+    for failure in total.failures:
+        print(f"FAILED {failure}")
     print(f"pytest: {total.passed} passed, {total.failed} failed, {total.skipped} skipped")
     return 1 if failures else 0
 
