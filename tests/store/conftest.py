@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from wxlogin.store.repository import LoginResult, Store
+from wxlogin.store import LoginResult, Store
 
 APP_A = "wxaaaaaaaaaaaaaaaa"
 APP_B = "wxbbbbbbbbbbbbbbbb"

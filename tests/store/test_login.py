@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.store.conftest import APP_A, APP_B, Login, StatementLog, new_hash
 from wxlogin.errors import WxLoginError
-from wxlogin.store.repository import Identity, Store
+from wxlogin.store import Identity, Store
 from wxlogin.store.tables import identities, sessions, users
 
 

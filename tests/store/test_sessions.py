@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from tests.store.conftest import APP_A, APP_B, REFRESH_TTL, Login, new_hash
-from wxlogin.store.repository import RotateOutcome, Store
+from wxlogin.store import RotateOutcome, Store
 
 
 async def _session_with_token(login: Login) -> tuple[str, bytes]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.store.conftest import APP_A, APP_B, APP_C, Login
 from wxlogin.errors import NotFound
-from wxlogin.store.repository import Identity, Store
+from wxlogin.store import Identity, Store
 from wxlogin.store.tables import users
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wxlogin.store.repository import User
+from wxlogin.store.records import User
 
 
 class _Strict(BaseModel):

@@ -12,7 +12,8 @@ from wxlogin.cli._common import CliError, fail, load_settings
 from wxlogin.errors import WxLoginError
 
 if TYPE_CHECKING:
-    from wxlogin.store.repository import Store, User
+    from wxlogin.store.records import User
+    from wxlogin.store.repository import Store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

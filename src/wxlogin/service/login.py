@@ -36,7 +36,8 @@ from wxlogin.errors import (
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
-from wxlogin.store.repository import RotateOutcome, SessionRecord, Store, User
+from wxlogin.store.records import RotateOutcome, SessionRecord, User
+from wxlogin.store.repository import Store
 from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
 from wxlogin.wechat import WeChatClient
 from wxlogin.wechat.protocol import ANONYMOUS_AVATAR, ANONYMOUS_NICKNAME

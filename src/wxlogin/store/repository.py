@@ -47,15 +47,7 @@ from wxlogin.store.records import (
 )
 from wxlogin.store.tables import identities, sessions, used_refresh_tokens, users
 
-__all__ = [
-    "Identity",
-    "LoginResult",
-    "RotateOutcome",
-    "RotateResult",
-    "SessionRecord",
-    "Store",
-    "User",
-]
+__all__ = ["Store"]
 
 T = TypeVar("T")
 # A result row of any width (rows are variadic generics in SQLAlchemy 2.1).
