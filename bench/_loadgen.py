@@ -17,6 +17,27 @@ T = TypeVar("T")
 Accept = Callable[[str, bytes], bool]
 
 
+# The start of every wrk script here: number the threads, and give each thread every n-th line
+# of a file (pre-minted codes or request bodies), so each line is sent by exactly one thread.
+WRK_THREAD_LINES_LUA = r"""
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function my_lines(path, n)
+  local mine, line_no = {}, 0
+  for line in io.lines(path) do
+    if line_no % n == id then mine[#mine + 1] = line end
+    line_no = line_no + 1
+  end
+  return mine
+end
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

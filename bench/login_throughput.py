@@ -56,7 +56,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from _loadgen import Driver, drive, free_port, percentile, raw_request, run_loop
+from _loadgen import (
+    WRK_THREAD_LINES_LUA,
+    Driver,
+    drive,
+    free_port,
+    percentile,
+    raw_request,
+    run_loop,
+)
 
 APPID = "wx1234567890abcdef"
 SECRET = "bench-secret-0123456789abcdef01"
@@ -73,25 +81,14 @@ T = TypeVar("T")
 # Each wrk thread takes every n-th line of the request file. In "once" mode every line is sent
 # exactly once: a connection with nothing left to send sleeps (delay()), and the thread stops
 # when its last answer is in. In "loop" mode the lines repeat until -d runs out.
-WRK_SCRIPT = r"""
-local counter = 0
-local threads = {}
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
+WRK_SCRIPT = (
+    WRK_THREAD_LINES_LUA
+    + r"""
 function init(args)
-  local path, n = args[1], tonumber(args[2])
   mode = args[3]
   local method, target = args[4], args[5]
-  bodies, sent, answered = {}, 0, 0
+  bodies, sent, answered = my_lines(args[1], tonumber(args[2])), 0, 0
   statuses = {}
-  local line_no = 0
-  for line in io.lines(path) do
-    if line_no % n == id then bodies[#bodies + 1] = line end
-    line_no = line_no + 1
-  end
   reqs = {}
   for k, body in ipairs(bodies) do
     if method == "GET" then
@@ -141,6 +138,7 @@ function done(summary, latency, requests)
     latency:percentile(99), table.concat(parts, ",")))
 end
 """
+)
 
 
 # --------------------------------------------------------------------------- results

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import orjson
 
-from _loadgen import drive, free_port, percentile, run_loop
+from _loadgen import WRK_THREAD_LINES_LUA, drive, free_port, percentile, run_loop
 
 APPID = "wx1234567890abcdef"
 SECRET = "bench-secret-0123456789abcdef01"
@@ -43,23 +43,12 @@ START_TIMEOUT_S = 15.0
 MINT_CAP_S = 45.0
 RUN_CAP_S = 40.0
 
-WRK_SCRIPT = r"""
--- Each wrk thread takes every n-th pre-minted code and stops asking when it runs out.
-local counter = 0
-local threads = {}
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
+# Each wrk thread takes every n-th pre-minted code and stops asking when it runs out.
+WRK_SCRIPT = (
+    WRK_THREAD_LINES_LUA
+    + r"""
 function init(args)
-  local path, n = args[1], tonumber(args[2])
-  codes, i, ok, errors = {}, 0, 0, 0
-  local line_no = 0
-  for line in io.lines(path) do
-    if line_no % n == id then codes[#codes + 1] = line end
-    line_no = line_no + 1
-  end
+  codes, i, ok, errors = my_lines(args[1], tonumber(args[2])), 0, 0, 0
   prefix = "/sns/jscode2session?appid=" .. args[3] .. "&secret=" .. args[4] ..
            "&grant_type=authorization_code&js_code="
 end
@@ -85,6 +74,7 @@ function done(summary, latency, requests)
                          latency:percentile(50), latency:percentile(99)))
 end
 """
+)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from wxlogin.api import create_app
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
+from wxlogin.crypto import encrypt_data
 from wxlogin.simulator import Simulator
 
 APPID = "wx1234567890abcdef"
@@ -62,6 +63,15 @@ class Harness:
         self.session_keys.add(key)
         result: dict[str, Any] = response.json()
         return result
+
+    async def post_encrypted_phone(
+        self, token: str, session_key: str, data: dict[str, Any], *, appid: str = APPID
+    ) -> httpx2.Response:
+        """The legacy phone button: ``data`` encrypted as WeChat would, posted to /me/phone."""
+        encrypted, iv = encrypt_data(session_key, data, appid=appid)
+        return await self.http.post(
+            "/me/phone", json={"encrypted_data": encrypted, "iv": iv}, headers=bearer(token)
+        )
 
     def private_key(self) -> tuple[str, Ed25519PrivateKey]:
         """The active signing key, read from the data dir as an attacker with disk access."""

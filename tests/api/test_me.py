@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from tests.api.conftest import APPID, APPID_B, Harness, HarnessFactory, bearer, profile_body
-from wxlogin.crypto import encrypt_data
 from wxlogin.wechat.protocol import CODE2SESSION
 
 
@@ -63,12 +62,7 @@ async def test_bind_phone_with_legacy_encrypted_data(wx: Harness) -> None:
     key = wx.sim.session_key(APPID, "alice")
     assert key is not None
     phone = {"phoneNumber": "+8613800138000", "purePhoneNumber": "13800138000", "countryCode": "86"}
-    encrypted, iv = encrypt_data(key, phone, appid=APPID)
-    response = await wx.http.post(
-        "/me/phone",
-        json={"encrypted_data": encrypted, "iv": iv},
-        headers=bearer(body["access_token"]),
-    )
+    response = await wx.post_encrypted_phone(body["access_token"], key, phone)
     assert response.status_code == 200, response.text
     assert response.json()["phone"] == "+8613800138000"
 
@@ -81,11 +75,8 @@ async def test_stale_session_key_is_a_409_with_a_hint(wx: Harness) -> None:
     wx.sim.login(APPID, "alice")
     rotated = wx.sim.session_key(APPID, "alice")
     assert rotated is not None
-    encrypted, iv = encrypt_data(rotated, {"phoneNumber": "13800138000"}, appid=APPID)
-    response = await wx.http.post(
-        "/me/phone",
-        json={"encrypted_data": encrypted, "iv": iv},
-        headers=bearer(body["access_token"]),
+    response = await wx.post_encrypted_phone(
+        body["access_token"], rotated, {"phoneNumber": "13800138000"}
     )
     assert response.status_code == 409
     error = response.json()["error"]
@@ -97,11 +88,8 @@ async def test_watermark_of_another_app_is_refused(wx: Harness) -> None:
     body = await wx.login("alice")
     key = wx.sim.session_key(APPID, "alice")
     assert key is not None
-    encrypted, iv = encrypt_data(key, {"phoneNumber": "13800138000"}, appid=APPID_B)
-    response = await wx.http.post(
-        "/me/phone",
-        json={"encrypted_data": encrypted, "iv": iv},
-        headers=bearer(body["access_token"]),
+    response = await wx.post_encrypted_phone(
+        body["access_token"], key, {"phoneNumber": "13800138000"}, appid=APPID_B
     )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "watermark_mismatch")
 
@@ -286,11 +274,8 @@ async def test_every_session_of_a_user_decrypts_with_the_latest_key(wx: Harness)
     await wx.login("alice")  # a second device logs in: WeChat rotates alice's session_key
     current = wx.sim.session_key(APPID, "alice")
     assert current is not None
-    encrypted, iv = encrypt_data(current, {"phoneNumber": "13700000000"}, appid=APPID)
-    response = await wx.http.post(
-        "/me/phone",
-        json={"encrypted_data": encrypted, "iv": iv},
-        headers=bearer(phone["access_token"]),
+    response = await wx.post_encrypted_phone(
+        phone["access_token"], current, {"phoneNumber": "13700000000"}
     )
     assert response.status_code == 200, response.text
     assert response.json()["phone"] == "13700000000"

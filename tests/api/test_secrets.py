@@ -9,7 +9,6 @@ import logging
 import pytest
 
 from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer, profile_body
-from wxlogin.crypto import encrypt_data
 from wxlogin.wechat.protocol import CODE2SESSION
 
 
@@ -32,10 +31,7 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     )
     key = wx.sim.session_key(APPID, "alice")
     assert key is not None
-    encrypted, iv = encrypt_data(key, {"phoneNumber": "13800138000"}, appid=APPID)
-    await record(
-        wx.http.post("/me/phone", json={"encrypted_data": encrypted, "iv": iv}, headers=headers)
-    )
+    await record(wx.post_encrypted_phone(first["access_token"], key, {"phoneNumber": "138"}))
     info = wx.sim.user_info(APPID, "alice", nickname="A")
     await record(
         wx.http.post(
@@ -50,10 +46,7 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     rotated = wx.sim.session_key(APPID, "alice")
     assert rotated is not None
     wx.session_keys.add(rotated)
-    stale, stale_iv = encrypt_data(rotated, {"phoneNumber": "1"}, appid=APPID)
-    await record(
-        wx.http.post("/me/phone", json={"encrypted_data": stale, "iv": stale_iv}, headers=headers)
-    )
+    await record(wx.post_encrypted_phone(first["access_token"], rotated, {"phoneNumber": "1"}))
     for fault in ({"errcode": 40125}, {"errcode": -1}, {"drop": True}, {"body": "<html>"}):
         wx.sim.add_fault(CODE2SESSION, **fault)  # type: ignore[arg-type]
         await record(
