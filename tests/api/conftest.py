@@ -14,12 +14,12 @@ import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
 
-from wxlogin.api import create_app
+from wxlogin.api import WxLoginApp, create_app
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
 from wxlogin.crypto import encrypt_data
+from wxlogin.service import LoginService
 from wxlogin.simulator import Simulator
 
 APPID = "wx1234567890abcdef"
@@ -46,10 +46,17 @@ class Clock:
 class Harness:
     http: httpx2.AsyncClient
     sim: Simulator
-    app: FastAPI
+    app: WxLoginApp
     settings: Settings
     clock: Clock
     session_keys: set[str] = field(default_factory=set)
+
+    @property
+    def service(self) -> LoginService:
+        """The running service behind ``app`` (started by the fixture)."""
+        service = self.app.service
+        assert service is not None
+        return service
 
     async def login(self, user: str, appid: str | None = APPID) -> dict[str, Any]:
         code = self.sim.login(appid or APPID, user)
@@ -130,7 +137,7 @@ async def harness_factory(
     sim: Simulator, database_url: str, cache: Cache, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Any]]:
     """Build harnesses with settings overrides; all are shut down at the end of the test."""
-    stack: list[tuple[FastAPI, Any, httpx2.AsyncClient]] = []
+    stack: list[tuple[WxLoginApp, Any, httpx2.AsyncClient]] = []
 
     async def build(*, own_cache: Cache | None = None, **overrides: Any) -> Harness:
         """``own_cache`` gives this app a cache of its own, like a worker without Redis."""
@@ -139,7 +146,7 @@ async def harness_factory(
         app = create_app(
             settings, wechat_transport=sim.transport, cache=own_cache or cache, clock=clock
         )
-        lifespan = app.router.lifespan_context(app)
+        lifespan = app.running()
         await lifespan.__aenter__()
         http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=ISSUER)
         stack.append((app, lifespan, http))

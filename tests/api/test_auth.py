@@ -362,7 +362,7 @@ class _NoDatabase:
 
 async def test_token_verification_needs_no_database(wx: Harness) -> None:
     body = await wx.login("alice")  # issued, never verified yet: no cached verdict
-    service = wx.app.state.wxlogin_service
+    service = wx.service
     store = service.store
     service.store = _NoDatabase()
     try:

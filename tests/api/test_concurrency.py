@@ -25,5 +25,5 @@ async def test_200_concurrent_first_logins_of_50_users(wx: Harness) -> None:
         by_person.setdefault(person, set()).add(user_id)
     assert all(len(ids) == 1 for ids in by_person.values())
     assert len({next(iter(ids)) for ids in by_person.values()}) == 50
-    users = await wx.app.state.wxlogin_service.store.list_users(limit=500)
+    users = await wx.service.store.list_users(limit=500)
     assert len(users) == 50

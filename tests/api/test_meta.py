@@ -48,7 +48,7 @@ async def test_not_ready_when_the_cache_is_unreachable(
     settings = make_settings(database_url, tmp_path / "data")
     dead = RedisCache("redis://127.0.0.1:1/0")  # nothing listens on port 1
     app = create_app(settings, wechat_transport=sim.transport, cache=dead)
-    async with app.router.lifespan_context(app):
+    async with app.running():
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=ISSUER) as http:
             live = await http.get("/healthz")

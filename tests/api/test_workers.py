@@ -19,7 +19,7 @@ async def test_a_logout_reaches_workers_without_a_shared_cache(
     assert (await worker_a.http.get("/me", headers=token)).status_code == 401
     # Worker B learns it from the database on its next poll (every 2 s in the background;
     # here one pass is run directly so the test never waits).
-    sync = worker_b.app.state.wxlogin_service.revocation_sync
+    sync = worker_b.service.revocation_sync
     assert sync is not None
     assert await sync.sync_once() >= 1
     refused = await worker_b.http.get("/me", headers=token)

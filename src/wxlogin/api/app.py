@@ -1,69 +1,149 @@
-"""``create_app`` for the stand-alone service, and ``setup`` to add wxlogin to a host app."""
+"""``create_app``: the stand-alone wxlogin service as a plain ASGI application."""
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI
+import msgspec
 
 from wxlogin import __version__
-from wxlogin.api.deps import STATE_KEY
-from wxlogin.api.errors import install_error_handlers
-from wxlogin.api.meta import meta_router
-from wxlogin.api.routes import auth_router
+from wxlogin.api.docs import DOCS_HEADERS, DOCS_HTML
+from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
+from wxlogin.api.meta import META_ROUTES
+from wxlogin.api.openapi import build_openapi
+from wxlogin.api.routes import AUTH_ROUTES
+from wxlogin.api.routing import build_table
+from wxlogin.api.server import DEFAULT_MAX_BODY_BYTES, Face, Receive, Scope, Send, send_error
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
 from wxlogin.service.factory import build_service
+from wxlogin.service.login import LoginService
 from wxlogin.wechat import Transport
 
-__all__ = ["create_app", "setup"]
+__all__ = ["API_DESCRIPTION", "WxLoginApp", "create_app"]
 
 _log = logging.getLogger("wxlogin.api")
 
+API_DESCRIPTION = (
+    "Login and identity for WeChat Mini Programs. Errors are "
+    '`{"error": {"code", "message", "wechat_errcode"?}}`; each route lists its codes per '
+    "status. Request bodies are JSON (a missing Content-Type is read as JSON, any other type "
+    "is refused with 415) of at most 1 MiB by default (413 beyond, before anything is parsed)."
+)
 
-def setup(
-    app: FastAPI,
-    settings: Settings,
-    *,
-    wechat_transport: Transport | None = None,
-    cache: Cache | None = None,
-    migrate: bool = True,
-    clock: Callable[[], float] = time.time,
-    include_meta: bool = True,
-) -> None:
-    """Add wxlogin to ``app``: its routes, its error handler, and its start-up and shut-down.
 
-    The host app's own lifespan keeps running; wxlogin's service starts before it and stops
-    after it. The error handler is app-wide: the host's own validation errors, 404s and
-    unhandled exceptions also answer in wxlogin's ``{"error": {...}}`` shape (validation as
-    400 ``invalid_request``). Register your own handlers after ``setup`` to override.
+class WxLoginApp:
+    """The stand-alone service: the login API, discovery, health, ``/openapi.json``, ``/docs``.
+
+    An ASGI application. Its lifespan builds the service on start-up and closes it on
+    shut-down; ``running()`` does the same for code that drives the app in-process.
     """
-    app.include_router(auth_router)
-    if include_meta:
-        app.include_router(meta_router)
-    install_error_handlers(app)
-    inner = app.router.lifespan_context
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        wechat_transport: Transport | None = None,
+        cache: Cache | None = None,
+        migrate: bool = True,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self._settings = settings
+        self._wechat_transport = wechat_transport
+        self._cache = cache
+        self._migrate = migrate
+        self._clock = clock
+        routes = (*AUTH_ROUTES, *META_ROUTES)
+        self.face = Face(build_table(routes), max_body_bytes=max_body_bytes)
+        self.openapi = build_openapi(
+            routes, title="wxlogin", version=__version__, description=API_DESCRIPTION
+        )
+        openapi_json = msgspec.json.encode(self.openapi)
+        # Pages that are not part of the API: fixed bytes, built once, GET and HEAD only.
+        self._pages: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {
+            "/openapi.json": ([(b"content-type", b"application/json")], openapi_json),
+            "/docs": (DOCS_HEADERS, DOCS_HTML),
+        }
+
+    @property
+    def service(self) -> LoginService | None:
+        """The running service; None before start-up and after shut-down."""
+        return self.face.service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            methods = self.face.table.get(scope["path"])
+            if methods is not None:
+                await self.face.handle(methods, scope, receive, send)
+            else:
+                await self._page(scope, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            # Nothing here speaks WebSocket; closing before accepting makes the server say 403.
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _page(self, scope: Scope, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        page = self._pages.get(path)
+        if page is None:
+            await send_error(send, render_error(RouteNotFound(), method, path))
+            return
+        if method not in ("GET", "HEAD"):
+            await send_error(send, render_error(MethodNotAllowed(("GET",)), method, path))
+            return
+        headers, body = page
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*headers, (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     @asynccontextmanager
-    async def lifespan(host: FastAPI) -> AsyncIterator[Any]:
+    async def running(self) -> AsyncIterator[LoginService]:
+        """Build and start the service, serve, then close it."""
         service = await build_service(
-            settings, wechat_transport=wechat_transport, cache=cache, migrate=migrate, clock=clock
+            self._settings,
+            wechat_transport=self._wechat_transport,
+            cache=self._cache,
+            migrate=self._migrate,
+            clock=self._clock,
         )
         service.start()
-        setattr(host.state, STATE_KEY, service)
+        self.face.service = service
         _log.info("wxlogin ready for %s", ", ".join(service.appids))
         try:
-            async with inner(host) as state:
-                yield state
+            yield service
         finally:
-            setattr(host.state, STATE_KEY, None)
+            self.face.service = None
             await service.aclose()
 
-    app.router.lifespan_context = lifespan
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        running = self.running()
+        try:
+            await running.__aenter__()
+        except BaseException:
+            # The server logs this and exits; the traceback is for the operator's log.
+            await send({"type": "lifespan.startup.failed", "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        try:
+            await running.__aexit__(None, None, None)
+        except BaseException:
+            await send({"type": "lifespan.shutdown.failed", "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 def create_app(
@@ -73,18 +153,8 @@ def create_app(
     cache: Cache | None = None,
     migrate: bool = True,
     clock: Callable[[], float] = time.time,
-) -> FastAPI:
-    """The stand-alone wxlogin service."""
-    app = FastAPI(
-        title="wxlogin",
-        version=__version__,
-        description=(
-            "Login and identity for WeChat Mini Programs. Errors are "
-            '`{"error": {"code", "message", "wechat_errcode"?}}`; the codes are listed per '
-            "status on each route."
-        ),
+) -> WxLoginApp:
+    """The stand-alone wxlogin service (``wxlogin serve``, ``wxlogin dev``)."""
+    return WxLoginApp(
+        settings, wechat_transport=wechat_transport, cache=cache, migrate=migrate, clock=clock
     )
-    setup(
-        app, settings, wechat_transport=wechat_transport, cache=cache, migrate=migrate, clock=clock
-    )
-    return app

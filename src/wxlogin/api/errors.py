@@ -1,120 +1,115 @@
 """The one place errors become HTTP responses.
 
 ``{"error": {"code": "invalid_code", "message": "...", "wechat_errcode": 40029}}`` with the
-error class's status; ``Retry-After`` when the error is retryable.
+error class's status; ``Retry-After`` when the error is retryable; ``WWW-Authenticate`` on 401.
+Both faces (the lean app and the FastAPI adapter) render through ``render_error``.
+
+The HTTP layer's own refusals (body too large, wrong media type, wrong method) are errors of
+the same tree, defined here because only HTTP can raise them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+import msgspec
 
-from wxlogin.errors import AuthenticationError, WeChatError, WxLoginError
+from wxlogin.api.schemas import ErrorBody, ErrorDetail
+from wxlogin.errors import AuthenticationError, ServiceError, WeChatError, WxLoginError
 
-__all__ = ["ERROR_RESPONSES", "error_response", "install_error_handlers"]
+__all__ = [
+    "BodyTooLarge",
+    "ErrorReply",
+    "MethodNotAllowed",
+    "RouteNotFound",
+    "UnexpectedError",
+    "UnsupportedMediaType",
+    "render_error",
+    "render_status",
+    "render_unexpected",
+]
 
 _log = logging.getLogger("wxlogin.api")
+_encode = msgspec.json.Encoder().encode
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    wechat_errcode: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body: dict[str, object] = {"code": code, "message": message}
-    if wechat_errcode is not None:
-        body["wechat_errcode"] = wechat_errcode
-    return Response(
-        orjson.dumps({"error": body}),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+class BodyTooLarge(ServiceError):
+    code = "payload_too_large"
+    http_status = 413
+    default_message = "the request body is too large"
 
 
-async def _domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, WxLoginError)
-    headers: dict[str, str] = {}
+class UnsupportedMediaType(ServiceError):
+    code = "unsupported_media_type"
+    http_status = 415
+    default_message = "send the body as JSON (Content-Type: application/json)"
+
+
+class MethodNotAllowed(ServiceError):
+    code = "method_not_allowed"
+    http_status = 405
+    default_message = "this route does not answer that method"
+
+    def __init__(self, allowed: tuple[str, ...] = (), message: str | None = None) -> None:
+        self.allowed = allowed
+        super().__init__(message)
+
+
+class RouteNotFound(ServiceError):
+    code = "not_found"
+    http_status = 404
+    default_message = "no such route"
+
+
+class UnexpectedError(WxLoginError):
+    """What a client sees of any exception that is not ours: a code and nothing else."""
+
+    code = "internal_error"
+    http_status = 500
+    default_message = "internal error"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def render_error(exc: WxLoginError, method: str, path: str) -> ErrorReply:
+    """The response for one of our errors. ``method`` and ``path`` are for the log only."""
+    headers: list[tuple[bytes, bytes]] = []
     if exc.retryable:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+        seconds = max(1, math.ceil(exc.retry_after or 1))
+        headers.append((b"retry-after", str(seconds).encode()))
     if isinstance(exc, AuthenticationError):
-        headers["WWW-Authenticate"] = (
-            f'Bearer error="invalid_token", error_description="{exc.code}"'
-        )
-    if exc.http_status >= 500:
+        challenge = f'Bearer error="invalid_token", error_description="{exc.code}"'
+        headers.append((b"www-authenticate", challenge.encode()))
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        headers.append((b"allow", ", ".join(exc.allowed).encode()))
+    if exc.http_status >= 500 and not isinstance(exc, UnexpectedError):
         _log.log(
             logging.ERROR if exc.code == "misconfigured" else logging.WARNING,
             "%s %s -> %s %s: %s",
-            request.method,
-            request.url.path,
+            method,
+            path,
             exc.http_status,
             exc.code,
             exc.message,
         )
-    return error_response(
-        exc.http_status,
-        exc.code,
-        exc.message,
-        wechat_errcode=exc.errcode if isinstance(exc, WeChatError) else None,
-        headers=headers or None,
-    )
+    errcode = exc.errcode if isinstance(exc, WeChatError) else None
+    body = _encode(ErrorBody(ErrorDetail(exc.code, exc.message, errcode)))
+    return ErrorReply(exc.http_status, headers, body)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
-        problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return error_response(400, "invalid_request", "; ".join(problems) or "invalid request")
+def render_status(status: int, code: str, message: str) -> ErrorReply:
+    """For a status that no class of ours stands for (a host app's own HTTPException)."""
+    return ErrorReply(status, [], _encode(ErrorBody(ErrorDetail(code, message))))
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    _log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "internal error")
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(WxLoginError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
-
-
-def _documented(description: str) -> dict[str, object]:
-    from wxlogin.api.schemas import ErrorResponse
-
-    return {"model": ErrorResponse, "description": description}
-
-
-# Error codes per status, for OpenAPI.
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: _documented(
-        "invalid_request, invalid_code, code_used, unknown_app, missing_code, "
-        "malformed_encrypted_data, watermark_mismatch, invalid_signature"
-    ),
-    401: _documented("unauthorized, invalid_token, token_expired, session_revoked, refresh_reused"),
-    403: _documented("user_blocked, risk_control, api_unauthorized"),
-    409: _documented("session_key_stale (call wx.login first), session_key_missing"),
-    429: _documented("rate_limited (see Retry-After)"),
-    500: _documented("misconfigured, internal_error"),
-    502: _documented("wechat_error, bad_upstream_response, upstream_credential"),
-    503: _documented("upstream_busy, upstream_unavailable, quota_exceeded, not_ready"),
-    504: _documented("upstream_timeout"),
-}
+def render_unexpected(method: str, path: str) -> ErrorReply:
+    """Call inside ``except``: logs the traceback; the client learns nothing of it."""
+    _log.exception("unhandled error on %s %s", method, path)
+    return render_error(UnexpectedError(), method, path)

@@ -4,46 +4,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
-from wxlogin.api.deps import ServiceDep
+from wxlogin.api.routing import Context, Route
+from wxlogin.api.schemas import Health, JwkSet, OpenIdConfiguration
 from wxlogin.errors import NotReady
 
-__all__ = ["meta_router"]
+__all__ = ["META_ROUTES"]
 
-meta_router = APIRouter(tags=["meta"])
+_OK = Health("ok")
+_READY = Health("ready")
 
 
-@meta_router.get("/.well-known/openid-configuration")
-async def openid_configuration(service: ServiceDep) -> dict[str, Any]:
+async def openid_configuration(ctx: Context[None]) -> OpenIdConfiguration:
     """Enough OIDC discovery metadata for any JWT library to verify our access tokens."""
-    issuer = service.issuer
-    return {
-        "issuer": issuer,
-        "jwks_uri": f"{issuer.rstrip('/')}/.well-known/jwks.json",
-        "token_endpoint": f"{issuer.rstrip('/')}/auth/login",
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": ["iss", "aud", "sub", "sid", "azp", "iat", "exp", "jti"],
-    }
+    issuer = ctx.service.issuer.rstrip("/")
+    return OpenIdConfiguration(
+        issuer=ctx.service.issuer,
+        jwks_uri=f"{issuer}/.well-known/jwks.json",
+        token_endpoint=f"{issuer}/auth/login",
+        response_types_supported=["token"],
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["EdDSA"],
+        token_endpoint_auth_methods_supported=["none"],
+        claims_supported=["iss", "aud", "sub", "sid", "azp", "iat", "exp", "jti"],
+    )
 
 
-@meta_router.get("/.well-known/jwks.json")
-async def jwks(service: ServiceDep) -> dict[str, Any]:
-    return service.jwks()
+async def jwks(ctx: Context[None]) -> dict[str, Any]:
+    """Our public signing keys, including retired ones whose tokens may still be live."""
+    return ctx.service.jwks()
 
 
-@meta_router.get("/healthz")
-async def healthz() -> dict[str, str]:
+async def healthz(ctx: Context[None]) -> Health:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return _OK
 
 
-@meta_router.get("/readyz")
-async def readyz(service: ServiceDep) -> dict[str, str]:
+async def readyz(ctx: Context[None]) -> Health:
     """Readiness: the database and the cache answer."""
-    if not await service.ready():
+    if not await ctx.service.ready():
         raise NotReady("the database or the cache is not reachable")
-    return {"status": "ready"}
+    return _READY
+
+
+META_ROUTES: tuple[Route[Any], ...] = (
+    Route(
+        "GET",
+        "/.well-known/openid-configuration",
+        openid_configuration,
+        "OIDC discovery",
+        ("meta",),
+        response=OpenIdConfiguration,
+    ),
+    Route("GET", "/.well-known/jwks.json", jwks, "Public signing keys", ("meta",), response=JwkSet),
+    Route("GET", "/healthz", healthz, "Liveness", ("meta",), response=Health, uses_service=False),
+    Route("GET", "/readyz", readyz, "Readiness", ("meta",), response=Health),
+)

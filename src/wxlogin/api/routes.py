@@ -1,11 +1,10 @@
-"""The login API: /auth/* and /me*. Mounted by ``create_app`` or by a host app."""
+"""The login API, /auth/* and /me*: handlers and their routes. Served by both faces."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Any
 
-from wxlogin.api.deps import ClientIp, CurrentUser, ServiceDep
-from wxlogin.api.errors import ERROR_RESPONSES
+from wxlogin.api.routing import Context, Route
 from wxlogin.api.schemas import (
     LoginRequest,
     LoginResponse,
@@ -16,76 +15,151 @@ from wxlogin.api.schemas import (
     UserOut,
     WeChatProfileRequest,
 )
+from wxlogin.errors import (
+    CryptoError,
+    InvalidRequest,
+    NoSessionKey,
+    NotFound,
+    Throttled,
+    UnknownApp,
+    UpstreamError,
+    WeChatError,
+)
 
-__all__ = ["auth_router"]
-
-auth_router = APIRouter(responses=ERROR_RESPONSES)
+__all__ = ["AUTH_ROUTES"]
 
 
-@auth_router.post("/auth/login", tags=["auth"])
-async def login(body: LoginRequest, service: ServiceDep, ip: ClientIp) -> LoginResponse:
-    """Trade a wx.login code for our tokens. The session_key stays on the server."""
-    outcome = await service.login(body.code, appid=body.appid, client_ip=ip)
+async def login(ctx: Context[LoginRequest]) -> LoginResponse:
+    """Trade a wx.login code for our tokens. The session_key stays on the server.
+
+    The code is single use: a second login with it answers `code_used`, so a client that
+    retries must call wx.login again first.
+    """
+    body = ctx.body
+    outcome = await ctx.service.login(body.code, appid=body.appid, client_ip=ctx.client_ip)
+    tokens = outcome.tokens
     return LoginResponse(
-        access_token=outcome.tokens.access_token,
-        expires_in=outcome.tokens.expires_in,
-        refresh_token=outcome.tokens.refresh_token,
+        access_token=tokens.access_token,
+        token_type=tokens.token_type,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
         user=UserOut.of(outcome.user),
         new_user=outcome.new_user,
     )
 
 
-@auth_router.post("/auth/refresh", tags=["auth"])
-async def refresh(body: RefreshRequest, service: ServiceDep) -> TokenResponse:
+async def refresh(ctx: Context[RefreshRequest]) -> TokenResponse:
     """Rotate the refresh token. Presenting a used one revokes the session (refresh_reused)."""
-    pair = await service.refresh(body.refresh_token)
+    pair = await ctx.service.refresh(ctx.body.refresh_token)
     return TokenResponse(
         access_token=pair.access_token,
+        token_type=pair.token_type,
         expires_in=pair.expires_in,
         refresh_token=pair.refresh_token,
     )
 
 
-@auth_router.post("/auth/logout", tags=["auth"], status_code=status.HTTP_204_NO_CONTENT)
-async def logout(user: CurrentUser, service: ServiceDep) -> Response:
+async def logout(ctx: Context[None]) -> None:
     """Revoke this session; its access and refresh tokens stop working."""
-    await service.logout(user)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    await ctx.service.logout(ctx.claims)
 
 
-@auth_router.get("/me", tags=["me"])
-async def me(user: CurrentUser, service: ServiceDep) -> UserOut:
-    return UserOut.of(await service.user(user))
+async def me(ctx: Context[None]) -> UserOut:
+    """The caller, with every (appid, openid) identity of the person."""
+    return UserOut.of(await ctx.service.user(ctx.claims))
 
 
-@auth_router.post("/me/phone", tags=["me"])
-async def bind_phone(body: PhoneRequest, user: CurrentUser, service: ServiceDep) -> UserOut:
-    """Bind the phone number: ``{"code"}`` from the phone button, or legacy encrypted data."""
+async def bind_phone(ctx: Context[PhoneRequest]) -> UserOut:
+    """Bind the phone number: `{"code"}` from the phone button, or legacy encrypted data."""
+    body, claims = ctx.body, ctx.claims
     if body.code is not None:
-        record = await service.bind_phone_by_code(user, body.code)
+        record = await ctx.service.bind_phone_by_code(claims, body.code)
     else:
-        assert body.encrypted_data is not None and body.iv is not None
-        record = await service.bind_phone_encrypted(user, body.encrypted_data, body.iv)
+        assert body.encrypted_data is not None and body.iv is not None  # PhoneRequest checks
+        record = await ctx.service.bind_phone_encrypted(claims, body.encrypted_data, body.iv)
     return UserOut.of(record)
 
 
-@auth_router.patch("/me/profile", tags=["me"])
-async def update_profile(body: ProfileUpdate, user: CurrentUser, service: ServiceDep) -> UserOut:
+async def update_profile(ctx: Context[ProfileUpdate]) -> UserOut:
     """Nickname and avatar from the fill-in components (chooseAvatar / type="nickname")."""
-    record = await service.update_profile(user, nickname=body.nickname, avatar_url=body.avatar_url)
+    body = ctx.body
+    record = await ctx.service.update_profile(
+        ctx.claims, nickname=body.nickname, avatar_url=body.avatar_url
+    )
     return UserOut.of(record)
 
 
-@auth_router.post("/me/profile/wechat", tags=["me"])
-async def wechat_profile(
-    body: WeChatProfileRequest, user: CurrentUser, service: ServiceDep
-) -> UserOut:
+async def wechat_profile(ctx: Context[WeChatProfileRequest]) -> UserOut:
     """Legacy wx.getUserInfo: signature checked with the stored session_key, then decrypted."""
-    record = await service.wechat_profile(
-        user,
+    body = ctx.body
+    record = await ctx.service.wechat_profile(
+        ctx.claims,
         raw_data=body.raw_data,
         signature=body.signature,
         encrypted_data=body.encrypted_data,
         iv=body.iv,
     )
     return UserOut.of(record)
+
+
+_UPSTREAM = (WeChatError, UpstreamError)
+
+AUTH_ROUTES: tuple[Route[Any], ...] = (
+    Route(
+        "POST",
+        "/auth/login",
+        login,
+        "Log in with a wx.login code",
+        ("auth",),
+        body=LoginRequest,
+        response=LoginResponse,
+        raises=(InvalidRequest, UnknownApp, Throttled, *_UPSTREAM),
+    ),
+    Route(
+        "POST",
+        "/auth/refresh",
+        refresh,
+        "Rotate the refresh token",
+        ("auth",),
+        body=RefreshRequest,
+        response=TokenResponse,
+        raises=(InvalidRequest,),
+    ),
+    Route(
+        "POST", "/auth/logout", logout, "Log out", ("auth",), response=None, status=204, auth=True
+    ),
+    Route("GET", "/me", me, "Who am I", ("me",), response=UserOut, auth=True, raises=(NotFound,)),
+    Route(
+        "POST",
+        "/me/phone",
+        bind_phone,
+        "Bind the phone number",
+        ("me",),
+        body=PhoneRequest,
+        response=UserOut,
+        auth=True,
+        raises=(InvalidRequest, NotFound, NoSessionKey, CryptoError, *_UPSTREAM),
+    ),
+    Route(
+        "PATCH",
+        "/me/profile",
+        update_profile,
+        "Set nickname and avatar",
+        ("me",),
+        body=ProfileUpdate,
+        response=UserOut,
+        auth=True,
+        raises=(NotFound,),
+    ),
+    Route(
+        "POST",
+        "/me/profile/wechat",
+        wechat_profile,
+        "Profile from legacy wx.getUserInfo",
+        ("me",),
+        body=WeChatProfileRequest,
+        response=UserOut,
+        auth=True,
+        raises=(InvalidRequest, NotFound, NoSessionKey, CryptoError),
+    ),
+)

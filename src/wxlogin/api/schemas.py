@@ -1,66 +1,128 @@
-"""Request and response bodies of the HTTP API (pydantic), as they appear in OpenAPI."""
+"""Request and response bodies of the HTTP API, as msgspec Structs.
+
+Requests are decoded straight from the body's bytes: types, lengths and unknown fields are
+checked by msgspec's decoder in C, then ``__post_init__`` strips surrounding whitespace (as
+clients send it from text inputs) and checks what remains. The same Structs give OpenAPI its
+schemas, so the documentation cannot drift from what is enforced.
+
+One difference from a strip-first validator, on purpose: a length limit applies to the value
+as sent, padding included, because it bounds untrusted input before any work is done on it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import msgspec
 
 from wxlogin.store.records import User
 
+__all__ = [
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "IdentityOut",
+    "JwkSet",
+    "LoginRequest",
+    "LoginResponse",
+    "OpenIdConfiguration",
+    "PhoneRequest",
+    "ProfileUpdate",
+    "RefreshRequest",
+    "TokenResponse",
+    "UserOut",
+    "WeChatProfileRequest",
+]
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-class LoginRequest(_Strict):
-    code: str = Field(min_length=1, max_length=128, description="the code from wx.login()")
-    appid: str | None = Field(
-        default=None,
-        max_length=64,
-        description="which mini program; may be left out when the server serves only one",
+def _text(max_length: int, description: str = "", *, min_length: int = 0) -> msgspec.Meta:
+    return msgspec.Meta(
+        min_length=min_length or None,
+        max_length=max_length,
+        description=description or None,
     )
 
 
-class RefreshRequest(_Strict):
-    refresh_token: str = Field(min_length=1, max_length=512)
+class _Request(msgspec.Struct, forbid_unknown_fields=True):
+    """A request body: unknown fields are refused; text fields are stripped after decoding."""
+
+    # Fields that must not be blank once stripped (their ``min_length`` saw the raw value).
+    not_blank: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                stripped = value.strip()
+                if len(stripped) != len(value):
+                    setattr(self, name, stripped)
+                if not stripped and name in self.not_blank:
+                    # msgspec turns this into a ValidationError naming the field.
+                    raise ValueError(f"{name}: must not be blank")
 
 
-class PhoneRequest(_Strict):
+class LoginRequest(_Request):
+    not_blank: ClassVar[tuple[str, ...]] = ("code",)
+
+    code: Annotated[str, _text(128, "the code from wx.login()", min_length=1)]
+    appid: (
+        Annotated[
+            str, _text(64, "which mini program; may be left out when the server serves only one")
+        ]
+        | None
+    ) = None
+
+
+class RefreshRequest(_Request):
+    not_blank: ClassVar[tuple[str, ...]] = ("refresh_token",)
+
+    refresh_token: Annotated[
+        str, _text(512, "the refresh token of the last login or refresh", min_length=1)
+    ]
+
+
+class PhoneRequest(_Request):
     """Either ``code`` (the current phone button) or ``encrypted_data`` + ``iv`` (legacy)."""
 
-    code: str | None = Field(default=None, max_length=256)
-    encrypted_data: str | None = Field(default=None, max_length=8192)
-    iv: str | None = Field(default=None, max_length=64)
+    code: Annotated[str, _text(256, "e.detail.code of the getPhoneNumber button")] | None = None
+    encrypted_data: Annotated[str, _text(8192, "e.detail.encryptedData (legacy button)")] | None = (
+        None
+    )
+    iv: Annotated[str, _text(64, "e.detail.iv (legacy button)")] | None = None
 
-    @model_validator(mode="after")
-    def _one_form(self) -> PhoneRequest:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         legacy = self.encrypted_data is not None or self.iv is not None
         if (self.code is None) == (not legacy) or (
             legacy and not (self.encrypted_data and self.iv)
         ):
             raise ValueError("send either code, or encrypted_data and iv")
-        return self
 
 
-class ProfileUpdate(_Strict):
-    nickname: str | None = Field(default=None, min_length=1, max_length=64)
-    avatar_url: str | None = Field(default=None, min_length=1, max_length=1024)
+class ProfileUpdate(_Request):
+    not_blank: ClassVar[tuple[str, ...]] = ("nickname", "avatar_url")
+
+    nickname: Annotated[str, _text(64, "from <input type=nickname>", min_length=1)] | None = None
+    avatar_url: Annotated[str, _text(1024, "from chooseAvatar", min_length=1)] | None = None
 
 
-class WeChatProfileRequest(_Strict):
-    raw_data: str = Field(max_length=8192)
-    signature: str = Field(max_length=64)
-    encrypted_data: str = Field(max_length=8192)
-    iv: str = Field(max_length=64)
+class WeChatProfileRequest(_Request):
+    raw_data: Annotated[str, _text(8192, "rawData from wx.getUserInfo")]
+    signature: Annotated[str, _text(64, "signature from wx.getUserInfo")]
+    encrypted_data: Annotated[str, _text(8192, "encryptedData from wx.getUserInfo")]
+    iv: Annotated[str, _text(64, "iv from wx.getUserInfo")]
 
 
-class IdentityOut(BaseModel):
+# ------------------------------------------------------------------------------- responses
+
+
+class IdentityOut(msgspec.Struct):
     appid: str
     openid: str
 
 
-class UserOut(BaseModel):
+class UserOut(msgspec.Struct):
     id: str
     unionid: str | None
     identities: list[IdentityOut]
@@ -75,7 +137,7 @@ class UserOut(BaseModel):
         return cls(
             id=user.id,
             unionid=user.unionid,
-            identities=[IdentityOut(appid=i.appid, openid=i.openid) for i in user.identities],
+            identities=[IdentityOut(i.appid, i.openid) for i in user.identities],
             phone=user.phone,
             nickname=user.nickname,
             avatar_url=user.avatar_url,
@@ -84,23 +146,50 @@ class UserOut(BaseModel):
         )
 
 
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"
-    expires_in: int
-    refresh_token: str
+class TokenResponse(msgspec.Struct, kw_only=True):
+    access_token: Annotated[str, msgspec.Meta(description="send as 'Authorization: Bearer ...'")]
+    token_type: Annotated[str, msgspec.Meta(description="always Bearer")]
+    expires_in: Annotated[int, msgspec.Meta(description="seconds the access token lives")]
+    refresh_token: Annotated[
+        str, msgspec.Meta(description="single use: POST /auth/refresh trades it for a new pair")
+    ]
 
 
-class LoginResponse(TokenResponse):
+class LoginResponse(TokenResponse, kw_only=True):
     user: UserOut
     new_user: bool
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(description="stable machine-readable error code")
-    message: str
-    wechat_errcode: int | None = Field(default=None, description="WeChat's errcode, when any")
+class OpenIdConfiguration(msgspec.Struct):
+    """OIDC discovery metadata: enough for any JWT library to verify our access tokens."""
+
+    issuer: str
+    jwks_uri: str
+    token_endpoint: str
+    response_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    claims_supported: list[str]
 
 
-class ErrorResponse(BaseModel):
+class JwkSet(msgspec.Struct):
+    """Our public signing keys (RFC 7517), retired ones included while their tokens live."""
+
+    keys: list[dict[str, Any]]
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
+    code: Annotated[str, msgspec.Meta(description="stable machine-readable error code")]
+    message: Annotated[str, msgspec.Meta(description="a sentence for people; do not parse it")]
+    wechat_errcode: (
+        Annotated[int, msgspec.Meta(description="WeChat's errcode, when WeChat refused")] | None
+    ) = None
+
+
+class ErrorBody(msgspec.Struct):
     error: ErrorDetail

@@ -1,0 +1,167 @@
+"""OpenAPI 3.1 from the route table: schemas from the Structs, errors from the error tree.
+
+Built once when an app is made. Nothing here is written by hand per route: request and
+response schemas come from msgspec's JSON Schema of the Structs the route decodes and
+returns, and each route's error responses come from walking the subtrees of
+``wxlogin.errors`` it declares (plus validation, authentication and readiness, which follow
+from the route's own fields), grouped by each class's ``http_status`` and listing its ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from wxlogin.api.errors import BodyTooLarge, UnexpectedError, UnsupportedMediaType
+from wxlogin.api.routing import Route
+from wxlogin.api.schemas import ErrorBody
+from wxlogin.errors import AuthenticationError, InvalidRequest, NotReady, WxLoginError
+
+__all__ = ["BEARER_SCHEME", "TAGS", "build_openapi", "error_classes"]
+
+BEARER_SCHEME = "bearerAuth"
+OPENAPI_VERSION = "3.1.0"
+TAGS = (
+    {"name": "auth", "description": "log in with a wx.login code, refresh, log out"},
+    {"name": "me", "description": "the logged-in user: profile and phone number"},
+    {"name": "meta", "description": "discovery for other services, health checks"},
+)
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Refused",
+    404: "Not found",
+    409: "Conflict: the session_key is stale or missing",
+    413: "Body too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+    500: "Server error",
+    502: "WeChat answered with an error or garbage",
+    503: "Unavailable for now",
+    504: "WeChat did not answer in time",
+}
+
+
+def _subtree(root: type[WxLoginError]) -> Iterator[type[WxLoginError]]:
+    yield root
+    for sub in root.__subclasses__():
+        yield from _subtree(sub)
+
+
+def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
+    """Every error class the route may answer with, each once, in tree order."""
+    roots: list[type[WxLoginError]] = list(route.raises)
+    if route.decoder is not None:
+        roots += [InvalidRequest, BodyTooLarge, UnsupportedMediaType]
+    if route.auth:
+        roots.append(AuthenticationError)
+    if route.uses_service:
+        roots.append(NotReady)
+    seen: dict[type[WxLoginError], None] = {}
+    for root in roots:
+        for cls in _subtree(root):
+            seen.setdefault(cls, None)
+    seen.setdefault(UnexpectedError, None)
+    return list(seen)
+
+
+def _error_responses(route: Route[Any], error_ref: dict[str, Any]) -> dict[str, Any]:
+    by_status: dict[int, dict[str, type[WxLoginError]]] = {}
+    for cls in error_classes(route):
+        by_status.setdefault(cls.http_status, {}).setdefault(cls.code, cls)
+    responses: dict[str, Any] = {}
+    for status in sorted(by_status):
+        classes = by_status[status]
+        lines = [f"- `{code}`: {cls.default_message}" for code, cls in classes.items()]
+        first_code, first = next(iter(classes.items()))
+        headers: dict[str, Any] = {}
+        if any(cls.retryable for cls in classes.values()):
+            headers["Retry-After"] = {
+                "description": "seconds to wait before retrying (when the error is retryable)",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        if status == 401:
+            headers["WWW-Authenticate"] = {
+                "description": 'Bearer error="invalid_token", error_description="<code>"',
+                "schema": {"type": "string"},
+            }
+        response: dict[str, Any] = {
+            "description": f"{_STATUS_TEXT.get(status, 'Error')}. `error.code` is one of:\n"
+            + "\n".join(lines),
+            "content": {
+                "application/json": {
+                    "schema": error_ref,
+                    "example": {"error": {"code": first_code, "message": first.default_message}},
+                }
+            },
+            "x-error-codes": list(classes),
+        }
+        if headers:
+            response["headers"] = headers
+        responses[str(status)] = response
+    return responses
+
+
+def build_openapi(
+    routes: Iterable[Route[Any]],
+    *,
+    title: str,
+    version: str,
+    description: str,
+    schema_prefix: str = "",
+) -> dict[str, Any]:
+    """The OpenAPI document of ``routes``. ``schema_prefix`` namespaces the component names
+    (for merging into a host app's document without clashing with its own models)."""
+    documented = [route for route in routes if route.in_schema]
+    types: dict[Any, None] = {}
+    for route in documented:
+        for cls in (route.body, route.response):
+            if cls is not None:
+                types.setdefault(cls, None)
+    types.setdefault(ErrorBody, None)
+    ordered = list(types)
+    ref_template = f"#/components/schemas/{schema_prefix}{{name}}"
+    refs, components = msgspec.json.schema_components(ordered, ref_template=ref_template)
+    schema_of = dict(zip(ordered, refs, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for route in documented:
+        operation: dict[str, Any] = {
+            "operationId": route.operation_id,
+            "summary": route.summary,
+            "tags": list(route.tags),
+        }
+        if route.description:
+            operation["description"] = route.description
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of[route.body]}},
+            }
+        success: dict[str, Any] = {"description": "OK" if route.status == 200 else "Done"}
+        if route.response is not None:
+            success["content"] = {"application/json": {"schema": schema_of[route.response]}}
+        responses = {str(route.status): success} | _error_responses(route, schema_of[ErrorBody])
+        operation["responses"] = responses
+        if route.auth:
+            operation["security"] = [{BEARER_SCHEME: []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    used_tags = {tag for route in documented for tag in route.tags}
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": version, "description": description},
+        "tags": [tag for tag in TAGS if tag["name"] in used_tags],
+        "paths": paths,
+        "components": {
+            "schemas": {f"{schema_prefix}{name}": s for name, s in components.items()},
+            "securitySchemes": {
+                BEARER_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an access token from POST /auth/login or /auth/refresh",
+                }
+            },
+        },
+    }
