@@ -30,12 +30,15 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
-from typing import ClassVar, Protocol, TypeVar, cast
+from typing import ClassVar, TypeVar, cast
 
 import orjson
+
+from _http_candidates import CANDIDATES, BenchClient, as_transport
 
 T = TypeVar("T")
 
@@ -55,8 +58,7 @@ POST_BODY = orjson.dumps(
     {"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"}
 )
 POST_EVERY = 10  # every 10th request is a POST
-CANDIDATES = ("httpx", "httpx2", "aiohttp")
-DIST_NAMES = {"httpx": "httpx", "httpx2": "httpx2", "aiohttp": "aiohttp"}
+DEFAULT_LIBRARIES = ("aiohttp", "aiohttp-tuned", "pyreqwest", "pyqwest", "aiosonic", "wxlogin")
 # Test paths (for checking client error handling): /slow answers after SLOW_DELAY_S,
 # /drop reads the request and closes without answering, /truncate sends a short body.
 SLOW_DELAY_S = 2.0
@@ -175,78 +177,15 @@ def upstream_server(lifetime_s: float) -> Iterator[int]:
 # --------------------------------------------------------------------------- clients
 
 
-class BenchClient(Protocol):
-    async def get(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]: ...
-
-    async def post(
-        self, path: str, params: dict[str, str], body: bytes
-    ) -> tuple[int, str, bytes]: ...
-
-    async def aclose(self) -> None: ...
-
-
-class HttpxLikeClient:
-    """httpx and httpx2 share one API; `mod` is whichever module was imported."""
-
-    def __init__(self, mod: ModuleType, base_url: str, pool: int) -> None:
-        self._client = mod.AsyncClient(
-            base_url=base_url,
-            timeout=mod.Timeout(10.0),
-            limits=mod.Limits(max_connections=pool, max_keepalive_connections=pool),
-        )
-
-    async def get(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
-        r = await self._client.get(path, params=params)
-        return r.status_code, r.headers.get("content-type", ""), r.content
-
-    async def post(self, path: str, params: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
-        r = await self._client.post(
-            path, params=params, content=body, headers={"content-type": "application/json"}
-        )
-        return r.status_code, r.headers.get("content-type", ""), r.content
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
-class AiohttpClient:
-    def __init__(self, mod: ModuleType, base_url: str, pool: int) -> None:
-        connector = mod.TCPConnector(limit=pool, limit_per_host=pool, keepalive_timeout=30)
-        self._session = mod.ClientSession(
-            base_url=base_url,
-            connector=connector,
-            timeout=mod.ClientTimeout(total=10.0),
-        )
-
-    async def get(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
-        async with self._session.get(path, params=params) as r:
-            return r.status, r.headers.get("Content-Type", ""), await r.read()
-
-    async def post(self, path: str, params: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
-        async with self._session.post(
-            path, params=params, data=body, headers={"Content-Type": "application/json"}
-        ) as r:
-            return r.status, r.headers.get("Content-Type", ""), await r.read()
-
-    async def aclose(self) -> None:
-        await self._session.close()
-
-
-FACTORIES: dict[str, Callable[[ModuleType, str, int], BenchClient]] = {
-    "httpx": HttpxLikeClient,
-    "httpx2": HttpxLikeClient,
-    "aiohttp": AiohttpClient,
-}
-
-
 def load(name: str) -> tuple[ModuleType | None, str]:
     """Import a candidate lazily; return (module or None, version or skip reason)."""
+    module_name, dist, _ = CANDIDATES[name]
     try:
-        mod = importlib.import_module(name)
+        mod = importlib.import_module(module_name)
     except ImportError as exc:
         return None, f"skipped ({exc})"
     try:
-        version = importlib.metadata.version(DIST_NAMES[name])
+        version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         version = str(getattr(mod, "__version__", "?"))
     return mod, version
@@ -297,46 +236,45 @@ async def _server_stats(base_url: str) -> dict[str, float]:
     return stats
 
 
+Operation = Callable[[int], Awaitable[None]]
+
+
 async def bench_cell(
     name: str,
-    mod: ModuleType,
+    op: Operation,
     base_url: str,
     total: int,
     concurrency: int,
-    pool: int,
     cap_s: float,
 ) -> Result:
-    client = FACTORIES[name](mod, base_url, pool)
-    try:
-        # Warm-up: open the pool's connections and fill caches (fixed count, not measured).
-        await asyncio.gather(*(_one(client, i + 1) for i in range(concurrency * 2)))
-        gc.collect()
-        before = await _server_stats(base_url)
-        per_worker = [
-            total // concurrency + (1 if w < total % concurrency else 0) for w in range(concurrency)
-        ]
-        deadline = time.perf_counter() + cap_s
+    """Run ``total`` operations ``op(i)`` at ``concurrency``; measure this process's CPU."""
+    # Warm-up: open the pool's connections and fill caches (fixed count, not measured).
+    await asyncio.gather(*(op(i + 1) for i in range(concurrency * 2)))
+    gc.collect()
+    before = await _server_stats(base_url)
+    per_worker = [
+        total // concurrency + (1 if w < total % concurrency else 0) for w in range(concurrency)
+    ]
+    deadline = time.perf_counter() + cap_s
 
-        async def worker(w: int, count: int) -> tuple[int, int]:
-            """Run `count` requests (fewer if the cell's time cap is hit): (done, errors)."""
-            done = errs = 0
-            for k in range(count):
-                if time.perf_counter() > deadline:
-                    break
-                try:
-                    await _one(client, w + k * concurrency)
-                except Exception:
-                    errs += 1
-                done += 1
-            return done, errs
+    async def worker(w: int, count: int) -> tuple[int, int]:
+        """Run `count` operations (fewer if the cell's time cap is hit): (done, errors)."""
+        done = errs = 0
+        for k in range(count):
+            if time.perf_counter() > deadline:
+                break
+            try:
+                await op(w + k * concurrency)
+            except Exception:
+                errs += 1
+            done += 1
+        return done, errs
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        async with asyncio.timeout(cap_s + 30.0):  # hard stop if a request hangs
-            outcome = await asyncio.gather(*(worker(w, n) for w, n in enumerate(per_worker)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        after = await _server_stats(base_url)
-    finally:
-        await client.aclose()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    async with asyncio.timeout(cap_s + 30.0):  # hard stop if a request hangs
+        outcome = await asyncio.gather(*(worker(w, n) for w, n in enumerate(per_worker)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    after = await _server_stats(base_url)
     done = sum(d for d, _ in outcome)
     return Result(
         library=name,
@@ -351,6 +289,42 @@ async def bench_cell(
     )
 
 
+@contextlib.asynccontextmanager
+async def raw_client(
+    name: str, mod: ModuleType, base_url: str, pool: int
+) -> AsyncIterator[Operation]:
+    """The library alone: 9 in 10 GETs like jscode2session, 1 in 10 POST JSON."""
+    client = CANDIDATES[name][2](mod, base_url, pool)
+    try:
+        yield partial(_one, client)
+    finally:
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def wechat_client(
+    name: str, mod: ModuleType, base_url: str, pool: int
+) -> AsyncIterator[Operation]:
+    """End to end: ``WeChatClient.code_to_session`` over the library (all GETs)."""
+    from wxlogin.wechat import WeChatClient
+
+    transport = as_transport(name, mod, base_url, pool)
+    wechat = WeChatClient(
+        GET_PARAMS["appid"], GET_PARAMS["secret"], base_url=base_url, transport=transport
+    )
+
+    async def login(i: int) -> None:
+        session = await wechat.code_to_session(GET_PARAMS["js_code"])
+        if not session.openid:
+            raise RuntimeError("no openid")
+
+    try:
+        yield login
+    finally:
+        await wechat.aclose()
+        await transport.aclose()
+
+
 async def bench_all(args: argparse.Namespace, port: int) -> list[Result]:
     base_url = f"http://127.0.0.1:{port}"
     pool = max(args.concurrency)
@@ -361,8 +335,10 @@ async def bench_all(args: argparse.Namespace, port: int) -> list[Result]:
             print(f"{name}: {version}")
             continue
         for c in args.concurrency:
+            workload = wechat_client if args.e2e else raw_client
             try:
-                res = await bench_cell(name, mod, base_url, args.requests, c, pool, args.cell_cap)
+                async with workload(name, mod, base_url, pool) as op:
+                    res = await bench_cell(name, op, base_url, args.requests, c, args.cell_cap)
             except TimeoutError:
                 print(f"{name} c={c}: a request hung past the cell cap, cell skipped")
                 continue
@@ -412,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--requests", type=int, default=20_000, help="requests per cell")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 100])
-    p.add_argument("--libraries", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
+    p.add_argument(
+        "--libraries", nargs="+", default=list(DEFAULT_LIBRARIES), choices=list(CANDIDATES)
+    )
     p.add_argument(
         "--loop",
         choices=("uvloop", "asyncio"),
@@ -424,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=CELL_CAP_S,
         help="seconds; a cell stops early (and is marked *) once its time cap is hit",
+    )
+    p.add_argument(
+        "--e2e",
+        action="store_true",
+        help="measure WeChatClient.code_to_session over each library instead of the library",
     )
     p.add_argument("--serve", action="store_true", help="run only the upstream server")
     p.add_argument("--lifetime", type=float, default=300.0, help="server lifetime cap, s")

@@ -1,56 +1,119 @@
-"""The production transport: pooled keep-alive HTTP over aiohttp.
+"""The production transport: pooled keep-alive HTTP/1.1 over pyreqwest (Rust reqwest + hyper).
 
-This is the only module that imports the HTTP client library (chosen by measurement; see
-docs/decisions.md). Its errors are mapped here, once, to ``UpstreamTimeout`` /
-``UpstreamUnavailable``.
+This is the only module that imports the HTTP client library, chosen by measured CPU per call
+and by how it behaves when a connection breaks (docs/decisions.md, bench/http_clients.py and
+bench/http_resend.py). Its errors are mapped here, once.
 
-Mapping uses ``from None`` on purpose: the library's exceptions carry the request URL, and a
-code2Session or token URL carries the AppSecret in its query string. Chaining them would put
-the secret into every logged traceback.
+What the transport guarantees, and how:
 
-One library behaviour to know: aiohttp re-sends a GET once, by itself, when a *reused*
-keep-alive connection turns out to have been closed by the server before any answer. That is
-the stale-connection race, where the request almost never reached the application, so for
-code2Session it is far more often a rescue than a 40163; there is no switch to turn it off.
+- **No silent resend of a request that may have reached WeChat.** hyper re-sends a request by
+  itself only when it never wrote it (a pooled connection found closed at checkout, or closed
+  before the first byte went out). A connection that drops after the request was written is
+  reported, never retried: a code2Session ``js_code`` is single-use, and a second send would
+  turn a success into 40163.
+- **"Never sent" told apart from "may have been sent"** (``request_sent``), which decides
+  whether ``WeChatClient`` may retry. pyreqwest's exception *classes* cannot be trusted for
+  this: a connection dropped after the request was written comes out as ``ConnectError`` and a
+  total deadline hit while waiting for the answer as ``ConnectTimeoutError`` (both measured by
+  bench/http_resend.py). So "never sent" is claimed only on positive evidence: a pool-slot
+  timeout, or hyper's connect-phase marker in the error's cause chain. Anything else is
+  "may have been sent". If a future version rewords the marker, we fail safe: fewer retries,
+  never a double send (tests/wechat/test_http.py pins the refused-connect case).
+- **A total per-request deadline** (connect, write, wait, body) plus a short connect timeout.
+- **A cap on the response body**: WeChat's answers are untrusted input. A declared
+  Content-Length over the cap is refused before reading; a body without one (chunked, or
+  delimited by close) is read chunk by chunk and abandoned once over the cap.
+- **TLS verified against the system trust store** (reqwest's rustls platform verifier).
+- **No URL in any error**: the code2Session URL carries the AppSecret in its query string and
+  the library's messages quote the URL, so errors are mapped with ``from None`` and our own
+  messages name only the exception class.
+- **No redirects followed**: a redirect would carry the AppSecret to another host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
+from urllib.parse import urlencode
 
-import aiohttp
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.exceptions import (
+    BuilderError,
+    PoolTimeoutError,
+    PyreqwestError,
+    RequestError,
+    RequestTimeoutError,
+)
+from pyreqwest.response import Response
 
-from wxlogin.errors import UpstreamTimeout, UpstreamUnavailable
+from wxlogin.errors import (
+    BadUpstreamResponse,
+    ConfigurationError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from wxlogin.wechat.transport import HttpMethod, HttpResponse
 
-__all__ = ["PooledHttpTransport"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "PooledHttpTransport"]
+
+# WeChat's largest answers (a phone number, a token) are well under 4 KiB; 1 MiB leaves room
+# for a gateway's HTML error page and still bounds what one bad answer can cost.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+
+# hyper-util's Display of its connect-phase error kind (connect, DNS, TLS handshake: the
+# request never left). Only ever used to claim "not sent"; see the module docstring.
+_CONNECT_PHASE_MARKER = "client error (Connect)"
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class PooledHttpTransport:
-    """One aiohttp session, created on first use inside the running event loop."""
+    """One pyreqwest client (connection pool), created on first use, closed by ``aclose``.
 
-    def __init__(self, *, max_connections: int = 100, keepalive_timeout: float = 30.0) -> None:
+    ``max_connections`` bounds requests in flight (so connections in use); further requests
+    wait for a slot within their deadline. ``keepalive_timeout`` closes idle pooled connections
+    before a typical server would, which keeps the stale-connection race rare.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        keepalive_timeout: float = 30.0,
+        connect_timeout: float = 2.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
         self._max_connections = max_connections
         self._keepalive_timeout = keepalive_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._connect_timeout = connect_timeout
+        self._max_body_bytes = max_body_bytes
+        self._client: Client | None = None
+        # The deadline is almost always the same float: build its timedelta once.
+        self._deadline_s = 0.0
+        self._deadline = timedelta(0)
 
     def __repr__(self) -> str:
         return f"PooledHttpTransport(max_connections={self._max_connections})"
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                keepalive_timeout=self._keepalive_timeout,
-                ttl_dns_cache=300,
+    def _pool(self) -> Client:
+        if self._client is None:
+            self._client = (
+                ClientBuilder()
+                .max_connections(self._max_connections)
+                .pool_max_idle_per_host(self._max_connections)
+                .pool_idle_timeout(timedelta(seconds=self._keepalive_timeout))
+                .connect_timeout(timedelta(seconds=self._connect_timeout))
+                .follow_redirects(False)
+                # WeChat answers uncompressed; no Accept-Encoding, no decoder on the hot path.
+                .gzip(False)
+                .brotli(False)
+                .zstd(False)
+                .deflate(False)
+                .user_agent("wxlogin")
+                .build()
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                # WeChat needs no cookies; a dummy jar skips per-response cookie work.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-            )
-        return self._session
+        return self._client
 
     async def request(
         self,
@@ -61,39 +124,64 @@ class PooledHttpTransport:
         json_body: bytes | None,
         timeout: float,
     ) -> HttpResponse:
-        headers = {"Content-Type": "application/json"} if json_body is not None else None
+        if timeout != self._deadline_s:
+            self._deadline_s, self._deadline = timeout, timedelta(seconds=timeout)
+        target = f"{url}?{urlencode(params)}" if params else url
         try:
-            async with self._client().request(
-                method,
-                url,
-                params=dict(params),
-                data=json_body,
-                headers=headers,
-                # A separate connect timeout tells "never sent" apart from "no answer".
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0)),
-            ) as response:
-                body = await response.read()
-                return HttpResponse(
-                    status=response.status,
-                    content_type=response.headers.get("Content-Type", ""),
-                    body=body,
-                )
-        except aiohttp.ConnectionTimeoutError:
-            # Must come first: it is both a TimeoutError and a ClientConnectionError.
-            raise UpstreamTimeout("connecting to WeChat timed out", request_sent=False) from None
-        except TimeoutError:
-            raise UpstreamTimeout(request_sent=True) from None
-        except aiohttp.ClientConnectorError as exc:
-            # Connect, DNS or TLS handshake failed: the request never left.
-            raise UpstreamUnavailable(
-                f"cannot connect to WeChat ({type(exc).__name__})", request_sent=False
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"the connection to WeChat failed ({type(exc).__name__})", request_sent=True
-            ) from None
+            builder = self._pool().request(method, target).timeout(self._deadline)
+            if json_body is not None:
+                builder = builder.headers(_JSON_HEADERS).body_bytes(json_body)
+            async with builder.build_streamed() as response:
+                body = await self._read_body(response)
+                content_type = response.get_header("content-type") or ""
+                return HttpResponse(status=response.status, content_type=content_type, body=body)
+        except PyreqwestError as exc:
+            raise _mapped(exc) from None
+
+    async def _read_body(self, response: Response) -> bytes:
+        declared = response.get_header("content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self._max_body_bytes:
+                raise self._too_large(response.status)
+            # hyper reads exactly the declared length, so this read is bounded: one hop.
+            return (await response.bytes()).to_bytes()
+        chunks: list[bytes] = []
+        size = 0
+        while (chunk := await response.body_reader.read_chunk()) is not None:
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise self._too_large(response.status)  # leaving the block drops the connection
+            chunks.append(chunk.to_bytes())
+        return b"".join(chunks)
+
+    def _too_large(self, status: int) -> BadUpstreamResponse:
+        return BadUpstreamResponse(
+            f"WeChat's answer is larger than {self._max_body_bytes} bytes", status=status
+        )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+def _mapped(exc: PyreqwestError) -> UpstreamError | ConfigurationError:
+    """Our error for one of pyreqwest's; its message is never copied (it quotes the URL)."""
+    kind = type(exc).__name__
+    if isinstance(exc, BuilderError):
+        return ConfigurationError(f"the WeChat request could not be built ({kind})")
+    if isinstance(exc, PoolTimeoutError):
+        return UpstreamTimeout("no free connection to WeChat in time", request_sent=False)
+    unsent = isinstance(exc, RequestError) and _in_connect_phase(exc)
+    if isinstance(exc, RequestTimeoutError):
+        if unsent:
+            return UpstreamTimeout("connecting to WeChat timed out", request_sent=False)
+        return UpstreamTimeout(request_sent=True)
+    if unsent:
+        return UpstreamUnavailable(f"cannot connect to WeChat ({kind})", request_sent=False)
+    return UpstreamUnavailable(f"the connection to WeChat failed ({kind})", request_sent=True)
+
+
+def _in_connect_phase(exc: RequestError) -> bool:
+    causes = exc.details.get("causes") or []
+    return any(cause.get("message") == _CONNECT_PHASE_MARKER for cause in causes)
