@@ -24,14 +24,16 @@ from urllib.parse import quote
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from wxlogin.cache.base import Cache
 from wxlogin.cache.memory import MemoryCache
 from wxlogin.cache.redis import RedisCache
 from wxlogin.config import normalize_database_url, redact_url
+from wxlogin.store.migrate import migration_engine
 from wxlogin.store.repository import Store
+from wxlogin.store.target import parse_target
 
 TEST_DATABASE_URL = os.environ.get("WXLOGIN_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("WXLOGIN_TEST_REDIS_URL") or None
@@ -95,6 +97,22 @@ async def cache() -> AsyncIterator[Cache]:
             await client.delete(*stale)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A SQLAlchemy engine on this test's database, to look at (or tamper with) rows behind
+    the store's back. The store itself does not use SQLAlchemy at run time."""
+    target = parse_target(database_url)
+    engine = (
+        create_async_engine(f"sqlite+aiosqlite:///{target.sqlite_path}", poolclass=NullPool)
+        if target.backend == "sqlite"
+        else migration_engine(target)
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from wxlogin.store import LoginResult, Store
+from wxlogin.store.postgres import PgTx, PostgresBackend
+from wxlogin.store.sqlite import SqliteTx
 
 APP_A = "wxaaaaaaaaaaaaaaaa"
 APP_B = "wxbbbbbbbbbbbbbbbb"
@@ -73,19 +73,32 @@ class StatementLog:
 
     @property
     def count(self) -> int:
-        """Statements sent, not counting transaction control (BEGIN / COMMIT / ROLLBACK)."""
-        control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-        return sum(1 for s in self.statements if not s.lstrip().upper().startswith(control))
+        """Statements sent, not counting transaction control (the runners' own BEGIN,
+        SAVEPOINT, RELEASE, COMMIT never pass through a ``Tx``)."""
+        return len(self.statements)
 
 
 @pytest.fixture
-def statements(store: Store) -> Iterator[StatementLog]:
+def statements(monkeypatch: pytest.MonkeyPatch) -> StatementLog:
+    """Every statement the store's logic sends, and every PostgreSQL batch call (one round
+    trip each)."""
     log = StatementLog()
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        log.statements.append(statement)
+    def counting(method: Any) -> Any:
+        async def counted(self: Any, statement: str, *args: Any) -> Any:
+            log.statements.append(statement)
+            return await method(self, statement, *args)
 
-    engine = store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield log
-    event.remove(engine, "before_cursor_execute", record)
+        return counted
+
+    for tx_class in (SqliteTx, PgTx):
+        for name in ("one", "all", "run"):
+            monkeypatch.setattr(tx_class, name, counting(getattr(tx_class, name)))
+    batch_call = PostgresBackend._call
+
+    async def counted_call(self: PostgresBackend, work: Any) -> Any:
+        log.statements.append("<one batch call>")
+        return await batch_call(self, work)
+
+    monkeypatch.setattr(PostgresBackend, "_call", counted_call)
+    return log

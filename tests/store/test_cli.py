@@ -27,12 +27,12 @@ async def test_db_upgrade(
     # The command runs its own event loop (asyncio.run), so it goes to a worker thread.
     assert await asyncio.to_thread(main, ["db", "upgrade"]) == 0
     out = capsys.readouterr().out
-    assert "revision: empty -> 0001" in out
+    assert "revision: empty -> 0002" in out
     assert await asyncio.to_thread(main, ["db", "upgrade"]) == 0
-    assert "revision: 0001 (already up to date)" in capsys.readouterr().out
+    assert "revision: 0002 (already up to date)" in capsys.readouterr().out
     store = Store.from_url(database_url)
     try:
-        assert await store.current_revision() == "0001"
+        assert await store.current_revision() == "0002"
     finally:
         await store.aclose()
 

@@ -8,14 +8,15 @@ from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.store.conftest import APP_A, APP_B, APP_C, Login
 from wxlogin.store.repository import Store
 from wxlogin.store.tables import identities, sessions, users
 
 
-async def _counts(store: Store) -> tuple[int, int, int]:
-    async with store.engine.connect() as conn:
+async def _counts(db: AsyncEngine) -> tuple[int, int, int]:
+    async with db.connect() as conn:
         live = (
             await conn.execute(
                 select(func.count()).select_from(users).where(users.c.merged_into.is_(None))
@@ -26,7 +27,9 @@ async def _counts(store: Store) -> tuple[int, int, int]:
     return live, idents, sess
 
 
-async def test_200_logins_for_50_identities_make_50_users(store: Store, login: Login) -> None:
+async def test_200_logins_for_50_identities_make_50_users(
+    store: Store, login: Login, db: AsyncEngine
+) -> None:
     calls = [(APP_A if n % 2 else APP_B, f"openid-{n}") for n in range(50)] * 4
     random.Random(7).shuffle(calls)
     results = await asyncio.gather(*(login(appid, openid) for appid, openid in calls))
@@ -37,10 +40,12 @@ async def test_200_logins_for_50_identities_make_50_users(store: Store, login: L
     assert all(len(ids) == 1 for ids in users_by_identity.values())  # one user per identity
     assert len({next(iter(ids)) for ids in users_by_identity.values()}) == 50
     assert sum(r.new_user for r in results) == 50  # exactly one creation each
-    assert await _counts(store) == (50, 50, 200)  # every login kept its session
+    assert await _counts(db) == (50, 50, 200)  # every login kept its session
 
 
-async def test_concurrent_logins_sharing_unionids_converge(store: Store, login: Login) -> None:
+async def test_concurrent_logins_sharing_unionids_converge(
+    store: Store, login: Login, db: AsyncEngine
+) -> None:
     """25 people, each in three apps (same unionid), logging in 200 times at once."""
     people = 25
     calls = [
@@ -55,14 +60,14 @@ async def test_concurrent_logins_sharing_unionids_converge(store: Store, login: 
         by_person.setdefault(unionid, set()).add(result.user.id)
     assert all(len(ids) == 1 for ids in by_person.values())
     assert sum(r.new_user for r in results) == people
-    assert await _counts(store) == (people, 3 * people, 200)
+    assert await _counts(db) == (people, 3 * people, 200)
     for user in await store.list_users(limit=100):
         assert len(user.identities) == 3
         assert len({i.openid.split("-")[-1] for i in user.identities}) == 1
 
 
 async def test_concurrent_merges_into_one_unionid(
-    store: Store, login: Login, utc_now: datetime
+    store: Store, login: Login, utc_now: datetime, db: AsyncEngine
 ) -> None:
     """Eight users (eight apps, no unionid yet) all learn the same unionid at once."""
     apps = [f"wx{n:016d}" for n in range(8)]
@@ -74,11 +79,11 @@ async def test_concurrent_merges_into_one_unionid(
     survivors = {r.user.id for r in results}
     assert len(survivors) == 1
     (survivor,) = survivors
-    live, idents, sess = await _counts(store)
+    live, idents, sess = await _counts(db)
     assert (live, idents, sess) == (1, 8, 8 + 24)
     user = await store.get_user(survivor)
     assert user is not None and user.unionid == "the-union" and len(user.identities) == 8
-    async with store.engine.connect() as conn:
+    async with db.connect() as conn:
         owners = Counter((await conn.execute(select(sessions.c.user_id))).scalars())
         tombstones = (
             (
@@ -93,7 +98,9 @@ async def test_concurrent_merges_into_one_unionid(
     assert tombstones == [survivor] * 7  # one hop from every merged user
 
 
-async def test_concurrent_learn_unionid(store: Store, login: Login, utc_now: datetime) -> None:
+async def test_concurrent_learn_unionid(
+    store: Store, login: Login, utc_now: datetime, db: AsyncEngine
+) -> None:
     apps = [f"wx{n:016d}" for n in range(6)]
     created = [(await login(app, "o")).user.id for app in apps]
     results = await asyncio.gather(
@@ -107,7 +114,7 @@ async def test_concurrent_learn_unionid(store: Store, login: Login, utc_now: dat
         ),
     )
     assert len({r.id for r in results}) == 1
-    assert (await _counts(store))[:2] == (1, 6)
+    assert (await _counts(db))[:2] == (1, 6)
     for user_id in created:
         resolved = await store.get_user(user_id)
         assert resolved is not None and resolved.id == results[0].id

@@ -8,23 +8,24 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxlogin.store import migrate as migrations
 from wxlogin.store.repository import Store
 from wxlogin.store.tables import metadata
 
 
-async def test_migrated_schema_matches_tables(store: Store) -> None:
-    async with store.engine.connect() as conn:
+async def test_migrated_schema_matches_tables(store: Store, db: AsyncEngine) -> None:
+    async with db.connect() as conn:
         differences = await conn.run_sync(migrations.schema_differences)
     assert differences == []
 
 
-async def test_an_empty_database_differs_from_tables(database_url: str) -> None:
+async def test_an_empty_database_differs_from_tables(database_url: str, db: AsyncEngine) -> None:
     """The comparison above can fail: on an unmigrated database it reports every table."""
     store = Store.from_url(database_url)
     try:
-        async with store.engine.connect() as conn:
+        async with db.connect() as conn:
             differences = await conn.run_sync(migrations.schema_differences)
     finally:
         await store.aclose()
@@ -32,16 +33,18 @@ async def test_an_empty_database_differs_from_tables(database_url: str) -> None:
     assert added == set(metadata.tables)
 
 
-async def test_migrate_is_idempotent_and_reports_the_revision(database_url: str) -> None:
+async def test_migrate_is_idempotent_and_reports_the_revision(
+    database_url: str, db: AsyncEngine
+) -> None:
     store = Store.from_url(database_url)
     try:
         assert await store.current_revision() is None
         await store.migrate()
         head = migrations.head_revision()
-        assert await store.current_revision() == head == "0001"
+        assert await store.current_revision() == head == "0002"
         await store.migrate()
         assert await store.current_revision() == head
-        async with store.engine.connect() as conn:
+        async with db.connect() as conn:
             tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert tables == {*metadata.tables, "alembic_version"}
     finally:
@@ -53,14 +56,14 @@ async def test_concurrent_migrations(database_url: str) -> None:
     stores = [Store.from_url(database_url) for _ in range(3)]
     try:
         await asyncio.gather(*(s.migrate() for s in stores))
-        assert {await s.current_revision() for s in stores} == {"0001"}
+        assert {await s.current_revision() for s in stores} == {"0002"}
     finally:
         for s in stores:
             await s.aclose()
 
 
-async def test_downgrade_removes_everything(store: Store) -> None:
-    async with store.engine.begin() as conn:
+async def test_downgrade_removes_everything(store: Store, db: AsyncEngine) -> None:
+    async with db.begin() as conn:
         await conn.run_sync(lambda sync: _downgrade(sync))
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert tables <= {"alembic_version"}
@@ -102,4 +105,4 @@ def test_alembic_command_line_tool_works_with_the_env(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "0001" in current.stdout
+    assert "0002" in current.stdout

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.store.conftest import APP_A, APP_B, APP_C, Login
 from wxlogin.errors import NotFound
@@ -13,7 +14,7 @@ from wxlogin.store import Identity, Store
 from wxlogin.store.tables import users
 
 
-async def test_set_phone(store: Store, login: Login, utc_now: datetime) -> None:
+async def test_set_phone(store: Store, login: Login, utc_now: datetime, db: AsyncEngine) -> None:
     user = (await login(APP_A, "oa")).user
     later = utc_now + timedelta(minutes=5)
     updated = await store.set_phone(
@@ -27,7 +28,7 @@ async def test_set_phone(store: Store, login: Login, utc_now: datetime) -> None:
     assert updated.identities == (Identity(APP_A, "oa"),)
     fetched = await store.get_user(user.id)
     assert fetched == updated
-    async with store.engine.connect() as conn:
+    async with db.connect() as conn:
         stamp = (
             await conn.execute(select(users.c.updated_at).where(users.c.id == user.id))
         ).scalar_one()

@@ -1,9 +1,10 @@
-"""Persistence: users, identities, sessions, refresh-token rotation (SQLAlchemy Core).
+"""Persistence: users, identities, sessions, refresh-token rotation.
 
-SQLite (WAL) by default, PostgreSQL via asyncpg in production; migrations with Alembic.
+SQLite (WAL, one writer thread with group commit) by default; PostgreSQL (asyncpg, batch
+functions) for many processes. Runtime SQL on the bare drivers; the schema is migrated with
+Alembic. ``Store`` is the whole public surface.
 """
 
-from wxlogin.store.engine import create_engine
 from wxlogin.store.records import (
     Identity,
     LoginResult,
@@ -13,6 +14,7 @@ from wxlogin.store.records import (
     User,
 )
 from wxlogin.store.repository import Store
+from wxlogin.store.tx import StoreStats
 
 __all__ = [
     "Identity",
@@ -21,6 +23,6 @@ __all__ = [
     "RotateResult",
     "SessionRecord",
     "Store",
+    "StoreStats",
     "User",
-    "create_engine",
 ]

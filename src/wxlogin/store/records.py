@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,7 +14,21 @@ __all__ = [
     "RotateResult",
     "SessionRecord",
     "User",
+    "new_id",
 ]
+
+
+def new_id(nbytes: int) -> str:
+    """A random URL-safe id of ``nbytes`` random bytes that never begins with ``-``.
+
+    A leading ``-`` reads as an option on a command line (``wxlogin users show -x…`` refused
+    it); base64url draws it as the first character one time in 64, so those draws are
+    thrown away. What is left is still uniform over the remaining ids.
+    """
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Normally Alembic is driven by ``wxlogin.store.migrate``, which hands over an ope
 connection in ``config.attributes["connection"]``: the migration runs inside the caller's
 transaction, on the caller's engine with its SQLite pragmas and locks, and no alembic.ini is
 needed. Run as the ``alembic`` command instead (``sqlalchemy.url`` set in an ini file), it
-makes its own async engine and drives it with ``asyncio.run``.
+makes its own engine (sqlite3, or asyncpg driven with ``asyncio.run``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wxlogin.store.engine import create_engine
+from wxlogin.store.migrate import migration_engine, sqlite_engine
 from wxlogin.store.tables import metadata
+from wxlogin.store.target import parse_target
 
 config = context.config
 
@@ -36,8 +38,20 @@ def run_with_connection(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async(url: str) -> None:
-    engine = create_engine(url)
+def _run_on_url(url: str) -> None:
+    target = parse_target(url)
+    if target.backend == "sqlite":
+        engine = sqlite_engine(target.migration_url)
+        try:
+            with engine.begin() as connection:
+                run_with_connection(connection)
+        finally:
+            engine.dispose()
+    else:
+        asyncio.run(_run_async(migration_engine(target)))
+
+
+async def _run_async(engine: AsyncEngine) -> None:
     try:
         async with engine.begin() as connection:
             await connection.run_sync(run_with_connection)
@@ -64,4 +78,4 @@ else:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("set sqlalchemy.url, or run migrations with `wxlogin db upgrade`")
-    asyncio.run(_run_async(url))
+    _run_on_url(url)
