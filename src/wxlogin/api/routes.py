@@ -16,6 +16,7 @@ from wxlogin.api.schemas import (
     WeChatProfileRequest,
 )
 from wxlogin.errors import (
+    AuthenticationError,
     CryptoError,
     InvalidRequest,
     NoSessionKey,
@@ -123,7 +124,7 @@ AUTH_ROUTES: tuple[Route[Any], ...] = (
         ("auth",),
         body=RefreshRequest,
         response=TokenResponse,
-        raises=(InvalidRequest,),
+        raises=(InvalidRequest, AuthenticationError),
     ),
     Route(
         "POST", "/auth/logout", logout, "Log out", ("auth",), response=None, status=204, auth=True
