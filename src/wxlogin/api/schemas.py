@@ -55,7 +55,7 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
             value = getattr(self, name)
             if isinstance(value, str):
                 stripped = value.strip()
-                if len(stripped) != len(value):
+                if stripped is not value:  # str.strip returns the same object when unchanged
                     setattr(self, name, stripped)
                 if not stripped and name in self.not_blank:
                     # msgspec turns this into a ValidationError naming the field.

@@ -171,7 +171,7 @@ def _bearer_token(header: bytes | None) -> str | None:
 
 def _check_media_type(content_type: bytes | None) -> None:
     """JSON or nothing: a missing Content-Type is read as JSON, anything else is refused."""
-    if content_type is None:
+    if content_type is None or content_type == _JSON:  # what nearly every client sends
         return
     media = content_type.partition(b";")[0].strip().lower()
     if media != _JSON and not (media.startswith(b"application/") and media.endswith(b"+json")):
