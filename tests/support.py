@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import asyncpg
+import pytest
+
+from wxlogin.store.target import parse_target
+
+# The PostgreSQL the suites use: the one named for the backend pass, else the local default.
+POSTGRES_URL = (
+    os.environ.get("WXLOGIN_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -31,3 +46,33 @@ def wait_until(
             pass
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL whose connections see a fresh, empty schema; the schema is dropped after.
+
+    For tests that need PostgreSQL whatever backend the run is on (several worker processes
+    need it). Skips when PostgreSQL does not answer, except under CI, where that fails.
+    """
+    dsn = parse_target(POSTGRES_URL).dsn
+    schema = f"wxt_{secrets.token_hex(6)}"
+
+    async def run(statement: str) -> None:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable ({type(error).__name__})")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))

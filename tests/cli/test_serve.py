@@ -1,7 +1,7 @@
 """`wxlogin serve --workers 2` and the admin commands, as real processes on 127.0.0.1.
 
-Two workers share SQLite and nothing else (no Redis): a logout or an admin revocation must
-still reach both, through the database poller.
+Two workers share PostgreSQL and nothing else (no Redis): a logout or an admin revocation
+must still reach both, through the database poller. On SQLite, several workers are refused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from tests import support
-from tests.support import free_port
+from tests.support import free_port, postgres_schema
 
 pytestmark = pytest.mark.socket
 
@@ -55,6 +55,12 @@ def wxlogin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 @pytest.fixture
 def running(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with postgres_schema() as database_url:
+        env["WXLOGIN_DATABASE_URL"] = database_url
+        yield from _serve_two_workers(env, tmp_path)
+
+
+def _serve_two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
     sim_port, api_port = free_port(), free_port()
     env["WXLOGIN_WECHAT_BASE_URL"] = f"http://127.0.0.1:{sim_port}"
     procs = [
@@ -186,4 +192,12 @@ def test_serve_refuses_to_start_without_apps(tmp_path: Path) -> None:
     done = wxlogin("serve", "--port", str(free_port()), env=clean, cwd=tmp_path)
     assert done.returncode == 2
     assert "WXLOGIN_APPS" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_several_workers_on_sqlite(env: dict[str, str], tmp_path: Path) -> None:
+    done = wxlogin("serve", "--port", str(free_port()), "--workers", "2", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--workers 2 needs PostgreSQL" in done.stderr
+    assert "WXLOGIN_DATABASE_URL" in done.stderr
     assert "Traceback" not in done.stderr

@@ -54,16 +54,21 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         if not settings.apps:
             raise CliError("no mini program configured: set WXLOGIN_APPS=APPID:SECRET")
+        if args.workers > 1 and settings.effective_database_url.startswith("sqlite"):
+            # One process owns SQLite's writer (its group commit is what makes SQLite fast);
+            # workers would queue on the file lock and lose logins to timeouts, not gain any.
+            raise CliError(
+                f"--workers {args.workers} needs PostgreSQL: on SQLite one process owns the "
+                "writer, and it already does more logins per second than extra workers could "
+                "(docs/performance.md). Run one worker, or set WXLOGIN_DATABASE_URL to a "
+                "postgresql:// URL (and WXLOGIN_REDIS_URL) to scale out"
+            )
+        if args.workers < 1:
+            raise CliError("--workers must be at least 1")
         configure_logging(settings.log_level)
         asyncio.run(_prepare(settings))
     except (CliError, WxLoginError) as exc:
         return fail("serve", str(exc))
-    if args.workers > 1 and settings.effective_database_url.startswith("sqlite"):
-        _log.warning(
-            "%d workers on SQLite: SQLite has one writer, so extra workers queue on its lock "
-            "and add latency, not throughput (docs/performance.md); use PostgreSQL to scale",
-            args.workers,
-        )
     if args.workers > 1 and not settings.redis_url:
         _log.warning(
             "%d workers without WXLOGIN_REDIS_URL: rate limits and the access_token cache are "

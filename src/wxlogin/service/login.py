@@ -36,7 +36,7 @@ from wxlogin.errors import (
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
-from wxlogin.store.records import RotateOutcome, SessionRecord, User
+from wxlogin.store.records import RotateOutcome, SessionRecord, User, new_id
 from wxlogin.store.repository import Store
 from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
 from wxlogin.wechat import WeChatClient
@@ -145,7 +145,7 @@ class LoginService:
             )
             raise
         now = self._now()
-        session_id = secrets.token_urlsafe(16)
+        session_id = new_id(16)
         refresh_token = _new_refresh_token(session_id)
         result = await self.store.login(
             appid=wechat.appid,
