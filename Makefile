@@ -31,8 +31,30 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	@$(BIN)/python scripts/run_tests.py
 
-bench: $(STAMP)
-	$(BIN)/python bench/simulator_code2session.py
+## bench: wxlogin side by side with the tutorial servers (bench/side_by_side.py, ~4-5 min)
+# The tutorial servers and the chart get their own virtualenv (bench/.venv) and node_modules,
+# pinned in bench/requirements.txt and bench/tutorials/express_login/package-lock.json.
+BENCH_VENV  := bench/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+EXPRESS_DIR := bench/tutorials/express_login
+NODE_STAMP  := $(EXPRESS_DIR)/node_modules/.installed
+
+$(BENCH_STAMP): bench/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@echo "installing the bench's pinned tutorial servers and chart into $(BENCH_VENV) ..."
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $(BENCH_STAMP)
+
+$(NODE_STAMP): $(EXPRESS_DIR)/package.json $(EXPRESS_DIR)/package-lock.json
+	@echo "installing the Express tutorial server's locked dependencies (npm ci) ..."
+	@cd $(EXPRESS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) $(NODE_STAMP)
+	@command -v wrk >/dev/null || { echo "installing wrk (apt) ..."; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
 ## lock: re-resolve the pinned tree after changing pyproject.toml
 lock:
@@ -42,4 +64,4 @@ lock:
 	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) $(EXPRESS_DIR)/node_modules .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -50,7 +50,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,7 @@ from _loadgen import (
     raw_request,
     run_loop,
 )
+from _procstat import cpu_delta, machine_busy_s, tree_cpu
 
 APPID = "wx1234567890abcdef"
 SECRET = "bench-secret-0123456789abcdef01"
@@ -74,7 +75,6 @@ START_TIMEOUT_S = 30.0
 MINT_CAP_S = 30.0
 RUN_CAP_S = 60.0
 STOP_TIMEOUT_S = 10.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T = TypeVar("T")
 
@@ -163,64 +163,6 @@ class Load:
     @property
     def ok(self) -> int:
         return self.statuses.get("200", 0)
-
-
-@dataclass
-class Cpu:
-    """(utime, stime) ticks of processes, by pid (only pids alive at snapshot time)."""
-
-    ticks: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-def _stat(pid: int) -> tuple[int, int, int] | None:
-    """(ppid, utime ticks, stime ticks) of ``pid``; None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), int(fields[11]), int(fields[12])
-
-
-def tree_cpu(root: int) -> Cpu:
-    """CPU ticks of ``root`` and all its descendants now alive."""
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        info = _stat(int(entry))
-        if info is None:
-            continue
-        children.setdefault(info[0], []).append(int(entry))
-        ticks[int(entry)] = (info[1], info[2])
-    found: dict[int, tuple[int, int]] = {}
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        if pid in ticks:
-            found[pid] = ticks[pid]
-        todo.extend(children.get(pid, []))
-    return Cpu(found)
-
-
-def cpu_delta(before: Cpu, after: Cpu) -> tuple[float, float]:
-    """(user, system) CPU seconds used between two snapshots."""
-    user = system = 0
-    for pid, (u, s) in after.ticks.items():
-        u0, s0 = before.ticks.get(pid, (0, 0))
-        user, system = user + u - u0, system + s - s0
-    return user / CLK_TCK, system / CLK_TCK
-
-
-def machine_busy_s() -> float:
-    """CPU seconds all processes on the machine have used since boot (from /proc/stat)."""
-    first = Path("/proc/stat").read_text().splitlines()[0].split()
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 # --------------------------------------------------------------------------- plumbing
