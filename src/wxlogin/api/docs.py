@@ -67,8 +67,10 @@ const typeOf = (s) => {
   }
   return (s.type || "any") + (s.format ? " (" + s.format + ")" : "");
 };
+// For an optional field (anyOf [X, null]) the limits and words sit on X.
+const nonNull = (s) => (s.anyOf || []).find((a) => a.type !== "null") || s;
 const limits = (s) => {
-  const alt = (s.anyOf || []).find((a) => a.type !== "null") || s;
+  const alt = nonNull(s);
   const out = [];
   if (alt.minLength != null) out.push("min " + alt.minLength);
   if (alt.maxLength != null) out.push("max " + alt.maxLength + " chars");
@@ -82,7 +84,7 @@ const fields = (schema) => {
   const rows = Object.entries(s.properties || {}).map(([name, p]) => $("tr", {},
     $("td", {}, $("code", {}, name)), $("td", {}, typeOf(p)),
     $("td", {}, required.has(name) ? "required" : "optional"),
-    $("td", {}, limits(p)), $("td", {}, text(p.description || ""))));
+    $("td", {}, limits(p)), $("td", {}, text(p.description || nonNull(p).description || ""))));
   if (!rows.length) return $("div", {}, typeOf(schema));
   const head = ["field", "type", "", "limits", ""].map((h) => $("th", {}, h));
   return $("table", {}, $("tr", {}, ...head), ...rows);
@@ -133,7 +135,7 @@ const operation = (path, method, op) => {
   body.append(table, tryIt(path, method.toUpperCase(), op));
   return $("details", {id: op.operationId}, $("summary", {},
     $("span", {class: "m " + method.toUpperCase()}, method.toUpperCase()), path,
-    $("span", {class: "sum"}, (op.summary || "") + (op.security ? " 🔒" : ""))), body);
+    $("span", {class: "sum"}, (op.summary || "") + (op.security ? " · needs a token" : ""))), body);
 };
 const render = () => {
   const main = document.querySelector("main");
@@ -151,7 +153,13 @@ const render = () => {
     main.append($("div", {id: "schema-" + name}, $("h3", {}, name),
       s.description ? text(s.description) : null, fields({$ref: "#/x/" + name})));
 };
-fetch("openapi.json").then((r) => r.json()).then((doc) => { spec = doc; render(); })
+// A link to #operationId opens that route.
+const openLinked = () => {
+  const target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+  if (target && target.tagName === "DETAILS") { target.open = true; target.scrollIntoView(); }
+};
+window.addEventListener("hashchange", openLinked);
+fetch("openapi.json").then((r) => r.json()).then((doc) => { spec = doc; render(); openLinked(); })
   .catch((e) => document.querySelector("main")
     .append($("p", {class: "err"}, "could not load openapi.json: " + e)));
 """

@@ -117,6 +117,12 @@ class WeChatProfileRequest(_Request):
 # ------------------------------------------------------------------------------- responses
 
 
+# msgspec describes a datetime as a bare string; say which kind of string it is.
+Timestamp = Annotated[
+    datetime, msgspec.Meta(extra_json_schema={"format": "date-time"}, description="RFC 3339")
+]
+
+
 class IdentityOut(msgspec.Struct):
     appid: str
     openid: str
@@ -129,8 +135,8 @@ class UserOut(msgspec.Struct):
     phone: str | None
     nickname: str | None
     avatar_url: str | None
-    created_at: datetime
-    last_login_at: datetime | None
+    created_at: Timestamp
+    last_login_at: Timestamp | None
 
     @classmethod
     def of(cls, user: User) -> UserOut:
