@@ -21,6 +21,7 @@ LOGIN_TARGETS = (
     ("wxlogin PostgreSQL >= 1.8x Express", "wxlogin_postgres", "express", 1.8),
 )
 P99_SLACK_MS = 15.0
+NOISY_CORES = 0.25
 ME_OVER_HEALTHZ = 0.6
 
 
@@ -103,13 +104,19 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _other_cores(row: dict[str, Any]) -> float:
+    """Cores used during the run by processes that are not part of it (other people's work)."""
+    return float(row["other_cpu_s"]) / row["seconds"] if row["seconds"] else 0.0
+
+
 def run_line(name: str, row: dict[str, Any]) -> str:
     lat = row["latency_ms"]
     cpu = row["service_cpu_ms_per_ok"]
     line = (
         f"   {name:<8} {row['connections']:>4} conns  {row['rate']:>9,.0f}/s  "
         f"p50 {lat['p50']:>7.1f}  p99 {lat['p99']:>7.1f} ms  "
-        f"cpu/ok {_num(cpu, 3):>6} ms  non-2xx {row['non_2xx']}"
+        f"cpu/ok {_num(cpu, 3):>6} ms  non-2xx {row['non_2xx']}  "
+        f"others on the box {_other_cores(row):.2f} cores"
     )
     if "postgres_cpu_ms_per_ok" in row:
         line += f"  (+PG {_num(row['postgres_cpu_ms_per_ok'], 3)} ms)"
@@ -137,16 +144,32 @@ def _login_table(report: Results) -> list[str]:
             cpu = row["service_cpu_ms_per_ok"]
             if row.get("postgres_cpu_ms_per_ok") is not None and cpu is not None:
                 cpu = cpu + row["postgres_cpu_ms_per_ok"]  # the database's CPU is the login's
+            noisy = "*" if _other_cores(row) > NOISY_CORES else " "
             line += (
-                f"| {row['rate']:>9,.0f} {row['latency_ms']['p50']:>6.0f} "
+                f"|{noisy}{row['rate']:>9,.0f} {row['latency_ms']['p50']:>6.0f} "
                 f"{row['latency_ms']['p99']:>7.0f} {_num(cpu, 2):>9} {row['non_2xx']:>6}"
             )
         lines.append(line)
     lines.append(
         "(latency in ms; CPU/login = ms of CPU of the server's process tree per 2xx login, "
-        "plus its PostgreSQL backends for PostgreSQL)"
+        "plus its PostgreSQL backends for PostgreSQL;"
     )
+    lines.append(
+        f" * = processes outside the bench took more than {NOISY_CORES:g} of a core "
+        "during that run: its rate is understated)"
+    )
+    stub_s = sum(row["stub_cpu_s"] for row in _login_rows(results))
+    calls = sum(row["ok"] for row in _login_rows(results))
+    if calls:
+        lines.append(
+            f"upstream stub: {stub_s / calls * 1000:.3f} ms of CPU per login "
+            f"({stub_s:.1f} s over {calls:,} measured logins)"
+        )
     return lines
+
+
+def _login_rows(results: Results) -> list[dict[str, Any]]:
+    return [row for entry in results.values() for row in entry.get("login", {}).values()]
 
 
 def _wxlogin_table(report: Results) -> list[str]:

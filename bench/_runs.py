@@ -168,7 +168,9 @@ class Runner:
         settle(service)
         out["login"] = {}
         for connections in self.args.connections:
-            harvest = str(self.ctx.tmp / f"tokens-{contender.key}-{connections}")
+            # wxlogin's answers carry tokens for the later runs, and whether the user was new.
+            tokens = self.ctx.tmp / f"tokens-{contender.key}-{connections}"
+            harvest = str(tokens) if contender.wxlogin else ""
             counted = service.counts() if service.counts else None
             row = measured_run(
                 service, self.stub_pid, "login", contender.login_path, connections,
