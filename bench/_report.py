@@ -175,6 +175,8 @@ def _login_rows(results: Results) -> list[dict[str, Any]]:
 def _wxlogin_table(report: Results) -> list[str]:
     results, conns = report["contenders"], report["settings"]["connections"]
     kinds = ("login", "refresh", "me", "healthz")
+    if not any(key in results for key, _ in WXLOGIN):
+        return []
     head = f"{'wxlogin, requests/s':<44}"
     for c in conns:
         head += f"| {f'{c} connections: login refresh /me /healthz':<44}"

@@ -54,9 +54,6 @@ from _services import BENCH_DIR, CONTENDERS, REPO, Contender, Context, start_stu
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
-PG_PORT = 5432
-HARVEST_CAP_PER_THREAD = 1024
-SETTLE_CAP_S = 15.0
 
 
 def parse_args() -> argparse.Namespace:
