@@ -114,7 +114,7 @@ def build_openapi(
 ) -> dict[str, Any]:
     """The OpenAPI document of ``routes``. ``schema_prefix`` namespaces the component names
     (for merging into a host app's document without clashing with its own models)."""
-    documented = [route for route in routes if route.in_schema]
+    documented = list(routes)
     types: dict[Any, None] = {}
     for route in documented:
         for cls in (route.body, route.response):

@@ -80,7 +80,6 @@ class Route(Generic[BodyT]):
     # the service not being ready are added from the other fields).
     raises: tuple[type[WxLoginError], ...] = ()
     uses_service: bool = True
-    in_schema: bool = True
     # Built from the fields above: the body decoder, and the handler's docstring for OpenAPI.
     decoder: msgspec.json.Decoder[BodyT] | None = field(init=False, repr=False)
     description: str = field(init=False, repr=False)
