@@ -12,6 +12,7 @@ a total per-request deadline, no automatic decompression, no redirects, TLS veri
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import ModuleType
@@ -288,6 +289,78 @@ class WxloginTransportClient:
         await self._transport.aclose()
 
 
+class _RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection parsed by httptools (reference only, see below)."""
+
+    def __init__(self, httptools: ModuleType) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self.body: list[bytes] = []
+        self.ctype = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"content-type":
+            self.ctype = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((self.parser.get_status_code(), self.ctype, b"".join(self.body)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+
+class HttptoolsReferenceClient:
+    """NOT a candidate: the floor. A bare pooled client on httptools with no deadline, no error
+    handling and no body cap, to show how close the maintained libraries come."""
+
+    def __init__(self, mod: ModuleType, base_url: str, pool: int) -> None:
+        self._mod = mod
+        host, port = base_url.removeprefix("http://").split(":")
+        self._addr = (host, int(port))
+        self._head = f"Host: {base_url.removeprefix('http://')}\r\n".encode()
+        self._idle: list[_RawConnection] = []
+
+    async def _send(self, head: bytes, body: bytes) -> tuple[int, str, bytes]:
+        if self._idle:
+            conn = self._idle.pop()
+        else:
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_connection(lambda: _RawConnection(self._mod), *self._addr)
+        conn.waiter = asyncio.get_running_loop().create_future()
+        conn.body, conn.ctype = [], ""
+        assert conn.transport is not None
+        conn.transport.write(head + body)
+        result = await conn.waiter
+        self._idle.append(conn)
+        return result
+
+    async def get(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
+        line = f"GET {path}?{urlencode(params)} HTTP/1.1\r\n".encode()
+        return await self._send(line + self._head + b"\r\n", b"")
+
+    async def post(self, path: str, params: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        line = f"POST {path}?{urlencode(params)} HTTP/1.1\r\n".encode()
+        extra = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        return await self._send(line + self._head + extra + b"\r\n", body)
+
+    async def aclose(self) -> None:
+        for conn in self._idle:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
 class BenchClientTransport:
     """A bench adapter seen through wxlogin's ``Transport`` protocol (for the e2e bench)."""
 
@@ -338,4 +411,5 @@ CANDIDATES: dict[str, tuple[str, str, Factory]] = {
     "niquests": ("niquests", "niquests", NiquestsClient),
     "curl_cffi": ("curl_cffi", "curl_cffi", CurlCffiClient),
     "wxlogin": ("wxlogin.wechat._http", "wxlogin", WxloginTransportClient),
+    "httptools-floor": ("httptools", "httptools", HttptoolsReferenceClient),
 }

@@ -2,15 +2,22 @@
 
 Starts a small raw-asyncio HTTP/1.1 keep-alive server on 127.0.0.1 in a child process,
 then, for each candidate library, drives N pooled requests at concurrency C through ONE
-client object and reports requests/s and client-process CPU seconds per request.
+client object and reports requests/s and client-process CPU per request (process_time, so
+a Rust client's runtime thread is counted too).
 
 Workload: 90% GET with query params (like jscode2session), 10% POST with a JSON body.
 The server answers every request with a small JSON body labelled ``text/plain`` (as the
 real upstream does on one endpoint); every client reads raw bytes and parses with orjson.
+With ``--e2e`` the unit is ``WeChatClient.code_to_session`` over each library instead
+(all GETs; ``wxlogin`` is the production transport, the others go through an adapter).
+
+The candidates and their adapters are in bench/_http_candidates.py; how each behaves when a
+connection breaks is bench/http_resend.py. Results and the decision: docs/decisions.md.
 
 Usage (from a venv that has the candidates, orjson and optionally uvloop installed):
 
     python bench/http_clients.py --requests 20000 --concurrency 1 32 100
+    python bench/http_clients.py --e2e --libraries aiohttp pyreqwest wxlogin
 
 Every loop has a fixed count and each measured cell has a wall-clock cap, so the run is
 bounded. Candidates are imported lazily; a missing one is reported as skipped.
@@ -343,14 +350,14 @@ async def bench_all(args: argparse.Namespace, port: int) -> list[Result]:
                 print(f"{name} c={c}: a request hung past the cell cap, cell skipped")
                 continue
             results.append(res)
-            print(f"  done {name:8} c={c:<4} {res.rps:8.0f} req/s", flush=True)
+            print(f"  done {name:15} c={c:<4} {res.rps:8.0f} req/s", flush=True)
     return results
 
 
 def print_table(results: list[Result]) -> None:
     print()
     hdr = (
-        f"| {'library':8} | {'conc':>4} | {'requests':>8} | {'req/s':>7} | "
+        f"| {'library':15} | {'conc':>4} | {'requests':>8} | {'req/s':>7} | "
         f"{'client CPU us/req':>17} | {'client CPU %':>12} | {'server CPU us/req':>17} | "
         f"{'new conns':>9} | {'errors':>6} |"
     )
@@ -361,7 +368,7 @@ def print_table(results: list[Result]) -> None:
         util = r.cpu_s / r.wall_s * 100 if r.wall_s else 0.0
         done = f"{r.requests}{'*' if r.capped else ''}"
         print(
-            f"| {r.library:8} | {r.concurrency:>4} | {done:>8} | {r.rps:>7.0f} | "
+            f"| {r.library:15} | {r.concurrency:>4} | {done:>8} | {r.rps:>7.0f} | "
             f"{r.cpu_us_per_req:>17.1f} | {util:>12.0f} | {srv:>17.1f} | "
             f"{r.connections:>9} | {r.errors:>6} |"
         )

@@ -100,7 +100,10 @@ class ScriptedServer:
 
 
 def _outcome(exc: BaseException | None) -> str:
-    return "ok" if exc is None else type(exc).__name__
+    if exc is None:
+        return "ok"
+    sent = getattr(exc, "request_sent", None)  # wxlogin's own errors say it
+    return type(exc).__name__ + ("" if sent is None else f"(sent={sent})")
 
 
 async def _try(client: candidates.BenchClient, path: str) -> BaseException | None:
@@ -178,6 +181,9 @@ def main() -> int:
                 facts = asyncio.run(asyncio.wait_for(probe(name), 60))
         except ImportError as exc:
             print(f"| {name} | skipped ({exc}) |")
+            continue
+        except TimeoutError:  # e.g. a client with no deadline of its own waits forever
+            print(f"| {name} | hung: no answer within 60 s |")
             continue
         print(f"| {name} | " + " | ".join(facts.get(c, "?") for c in cases) + " |", flush=True)
     return 0
