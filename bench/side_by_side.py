@@ -46,10 +46,10 @@ from typing import Any
 
 import _machine
 import _report
+import _runs
 import _wrk
 from _databases import pg_version, redis_reachable
 from _procstat import Cpu, cpu_delta, pids_cpu
-from _runs import Runner
 from _services import BENCH_DIR, CONTENDERS, REPO, Contender, Context, start_stub
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -125,7 +125,7 @@ def main() -> int:
         stack.callback(shutil.rmtree, tmp, True)
         stub, stub_url = start_stub(stack, tmp, args.latency_ms)
         ctx = Context(stub_url, args.bench_python, args.pg_url, args.redis_url, tmp)
-        runner = Runner(args, ctx, stub.pid)
+        runner = _runs.Runner(args, ctx, stub.pid)
         print(
             f"upstream stub at {stub_url} ({args.latency_ms:g} ms); {len(contenders)} "
             f"contenders; login runs {args.seconds:g} s, others {args.extra_seconds:g} s; "
@@ -148,6 +148,11 @@ def main() -> int:
             "warmup_seconds": args.warmup_seconds,
             "connections": args.connections,
             "wrk_threads": _wrk.THREADS,
+            "wrk_request_timeout_s": _wrk.REQUEST_TIMEOUT_S,
+            "returning_login": "a user's second code is sent once its wrk thread has started "
+            "connections/threads more users (lua/login.lua)",
+            "me_distinct_tokens": _runs.ACCESS_TOKENS,
+            "refresh_tokens_per_connection": _runs.REFRESH_POOL_PER_CONNECTION,
             "postgres": pg_version(args.pg_url),
         },
         "stub_cpu_s_total": round(stub_cpu, 2),
