@@ -43,7 +43,8 @@ ALLOWED: dict[str, set[str]] = {
 # Third-party libraries that belong to exactly one layer.
 # FastAPI and Starlette serve only host apps, through the adapter; the lean face is plain ASGI.
 OWNED = {
-    "aiohttp": {"wechat/_http.py"},
+    "pyreqwest": {"wechat/_http.py"},
+    "asyncpg": {"store"},
     "fastapi": {"api/fastapi.py"},
     "starlette": {"api/fastapi.py"},
     "msgspec": {"api"},
