@@ -13,7 +13,11 @@ lean face), its modules copied into a temporary package, so the comparison needs
 Each (face, route) pair runs ``--requests`` requests per run, ``--runs`` times, interleaved;
 CPU is ``time.process_time()`` around each run. Printed: the median and the range, in µs.
 
-    python bench/http_face.py [--requests 20000] [--runs 7] [--old-rev 1fd0d01]
+``--uvicorn`` measures the same faces and stub served by uvicorn (uvloop, httptools) in a
+child process instead, driven by wrk (32 keep-alive connections, 5 s per run) on the same
+machine: the server process's CPU (utime+stime from /proc) per request, HTTP parsing included.
+
+    python bench/http_face.py [--requests 20000] [--runs 7] [--old-rev 1fd0d01] [--uvicorn]
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,37 +161,134 @@ async def cpu_per_request(app: ASGIApp, scope: dict[str, Any], body: bytes, n: i
     return (time.process_time() - start) / n * 1e6
 
 
+def build_faces(old_rev: str, tmp: Path) -> dict[str, ASGIApp]:
+    stub = cast(LoginService, StubService())
+    settings = Settings(
+        apps=[{"appid": APPID, "secret": "bench-secret-0123456789abcdef01"}],
+        data_dir=tmp / "data",
+        public_url=StubService.issuer,
+        dev=True,
+    )
+    old_app = load_old_api(old_rev, tmp).create_app(settings)
+    old_app.state.wxlogin_service = stub
+    new_app = create_app(settings)
+    new_app.face.service = stub
+    return {"FastAPI (old)": old_app, "lean (new)": new_app}
+
+
+def serve(face: str, port: int, old_rev: str) -> int:
+    """Child process of ``--uvicorn``: one face, stub service, no lifespan."""
+    import uvicorn
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_faces(old_rev, Path(tmp))[face]
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+        )
+    return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def under_uvicorn(args: argparse.Namespace, results: dict[tuple[str, str], list[float]]) -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    for index, face in enumerate(("FastAPI (old)", "lean (new)")):
+        port = 18700 + os.getpid() % 200 * 2 + index
+        command = [
+            sys.executable,
+            __file__,
+            "--serve",
+            face,
+            "--port",
+            str(port),
+            "--old-rev",
+            args.old_rev,
+        ]
+        server = subprocess.Popen(command)
+        try:
+            for _ in range(100):  # up to 20 s for the child to listen
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            with tempfile.TemporaryDirectory() as tmp:
+                for label, (method, path, headers, body) in requests().items():
+                    script = Path(tmp) / "request.lua"
+                    lines = [f'wrk.method = "{method}"']
+                    if body:
+                        lines.append(f"wrk.body = [[{body.decode()}]]")
+                    lines += [
+                        f'wrk.headers["{k.decode()}"] = "{v.decode()}"' for k, v in headers.items()
+                    ]
+                    script.write_text("\n".join(lines) + "\n")
+                    for _ in range(args.runs):
+                        before = _cpu_ticks(server.pid)
+                        out = subprocess.run(
+                            [
+                                "wrk",
+                                "-t1",
+                                "-c32",
+                                "-d5s",
+                                "-s",
+                                str(script),
+                                f"http://127.0.0.1:{port}{path}",
+                            ],
+                            check=True,
+                            capture_output=True,
+                            text=True,
+                        ).stdout
+                        used = (_cpu_ticks(server.pid) - before) / tick
+                        count = re.search(r"(\d+) requests in", out)
+                        assert count is not None, out
+                        done = int(count.group(1))
+                        if "Non-2xx" in out:
+                            raise SystemExit(f"{face} {label}: non-2xx answers\n{out}")
+                        results.setdefault((face, label), []).append(used / done * 1e6)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="requests per run (20000)")
     parser.add_argument("--runs", type=int, default=7, help="runs per (face, route) (7)")
     parser.add_argument("--old-rev", default="1fd0d01", help="commit of the FastAPI face")
+    parser.add_argument("--uvicorn", action="store_true", help="serve with uvicorn, load with wrk")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    stub = cast(LoginService, StubService())
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            apps=[{"appid": APPID, "secret": "bench-secret-0123456789abcdef01"}],
-            data_dir=Path(tmp) / "data",
-            public_url=StubService.issuer,
-            dev=True,
-        )
-        old_app = load_old_api(args.old_rev, Path(tmp)).create_app(settings)
-        old_app.state.wxlogin_service = stub
-        new_app = create_app(settings)
-        new_app.face.service = stub
-        faces: dict[str, ASGIApp] = {"FastAPI (old)": old_app, "lean (new)": new_app}
-        results: dict[tuple[str, str], list[float]] = {}
+    if args.serve:
+        return serve(args.serve, args.port, args.old_rev)
+    results: dict[tuple[str, str], list[float]] = {}
+    if args.uvicorn:
+        under_uvicorn(args, results)
+        print(f"server CPU per request under uvicorn + wrk, µs: median (min–max) of {args.runs}")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            faces = build_faces(args.old_rev, Path(tmp))
 
-        async def run_all() -> None:
-            for _ in range(args.runs):
-                for label, (method, path, headers, body) in requests().items():
-                    for face, app in faces.items():
-                        scope = scope_of(method, path, headers, body)
-                        cpu = await cpu_per_request(app, scope, body, args.requests)
-                        results.setdefault((face, label), []).append(cpu)
+            async def run_all() -> None:
+                for _ in range(args.runs):
+                    for label, (method, path, headers, body) in requests().items():
+                        for face, app in faces.items():
+                            scope = scope_of(method, path, headers, body)
+                            cpu = await cpu_per_request(app, scope, body, args.requests)
+                            results.setdefault((face, label), []).append(cpu)
 
-        asyncio.run(run_all())
-    print(f"CPU per request, µs: median (min–max) of {args.runs} runs × {args.requests}")
+            asyncio.run(run_all())
+        print(f"CPU per request, µs: median (min–max) of {args.runs} runs × {args.requests}")
     print(f"{'route':<20} {'FastAPI (old)':>22} {'lean (new)':>22} {'ratio':>7}")
     for label in requests():
         old, new = results[("FastAPI (old)", label)], results[("lean (new)", label)]
