@@ -17,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: write the file only
 import matplotlib.pyplot as plt  # after the backend choice
+from matplotlib.patches import Patch
+
+from _report import NOISY_CORES
 
 SHORT_NAMES = {
     "wxlogin_sqlite": "wxlogin\nSQLite, 1 proc",
@@ -38,15 +41,35 @@ def rate(entry: dict[str, Any], kind: str, connections: int) -> float:
     return float(row["rate"]) if row else 0.0
 
 
+def noisy(entry: dict[str, Any], kind: str, connections: int) -> bool:
+    """Did processes outside the bench take more than NOISY_CORES during this run?"""
+    row = entry.get(kind, {}).get(str(connections))
+    if not row or not row["seconds"]:
+        return False
+    return bool(row["other_cpu_s"] / row["seconds"] > NOISY_CORES)
+
+
+def hatch_noisy(bars: Any, flags: list[bool], label: str, handles: list[Patch]) -> None:
+    """Hatch the noisy bars; the legend gets a plain swatch (not the first bar's hatch)."""
+    for bar, flag in zip(bars, flags, strict=True):
+        if flag:
+            bar.set_hatch("///")
+    handles.append(Patch(facecolor=bars[0].get_facecolor(), label=label))
+
+
 def draw(report: dict[str, Any], out: Path) -> None:
     contenders = {k: v for k, v in report["contenders"].items() if "login" in v}
     conns: list[int] = report["settings"]["connections"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [3, 2]})
+    left_legend: list[Patch] = []
+    right_legend: list[Patch] = []
     width = 0.8 / len(conns)
     for i, c in enumerate(conns):
         xs = [n + (i - (len(conns) - 1) / 2) * width for n in range(len(contenders))]
         values = [rate(entry, "login", c) for entry in contenders.values()]
-        bars = left.bar(xs, values, width, label=f"{c} connections")
+        bars = left.bar(xs, values, width)
+        flags = [noisy(entry, "login", c) for entry in contenders.values()]
+        hatch_noisy(bars, flags, f"{c} connections", left_legend)
         p99s = [
             entry["login"].get(str(c), {}).get("latency_ms", {}).get("p99")
             for entry in contenders.values()
@@ -61,7 +84,7 @@ def draw(report: dict[str, Any], out: Path) -> None:
         f"Login through a {report['settings']['upstream_latency_ms']:g} ms upstream stub, "
         f"unique code per request"
     )
-    left.legend(fontsize=8)
+    left.legend(handles=left_legend, fontsize=8)
     left.margins(y=0.18)
 
     top = max(conns)
@@ -70,19 +93,23 @@ def draw(report: dict[str, Any], out: Path) -> None:
     for i, key in enumerate(backends):
         xs = [n + (i - (len(backends) - 1) / 2) * width for n in range(len(ENDPOINTS))]
         values = [rate(contenders[key], kind, top) for kind, _ in ENDPOINTS]
-        bars = right.bar(xs, values, width, label=SHORT_NAMES[key].replace("\n", " "))
+        bars = right.bar(xs, values, width)
+        flags = [noisy(contenders[key], kind, top) for kind, _ in ENDPOINTS]
+        hatch_noisy(bars, flags, SHORT_NAMES[key].replace("\n", " "), right_legend)
         right.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, padding=2)
     right.set_xticks(range(len(ENDPOINTS)))
     right.set_xticklabels([label for _, label in ENDPOINTS], fontsize=8)
     right.set_ylabel("requests per second")
     right.set_title(f"wxlogin endpoints at {top} connections")
-    right.legend(fontsize=8)
+    right.legend(handles=right_legend, fontsize=8)
     right.margins(y=0.12)
 
     machine = report["machine"]
     fig.suptitle(
         f"make bench, {report['started_at']}: everything on {machine['cpus']} shared cores "
-        f"({machine['cpu_model']}); wxlogin {report['versions']['wxlogin_commit']}",
+        f"({machine['cpu_model']}); wxlogin {report['versions']['wxlogin_commit']}\n"
+        f"hatched: processes outside the bench took more than {NOISY_CORES:g} of a core "
+        "during that run (its rate is understated)",
         fontsize=9,
     )
     fig.tight_layout()
