@@ -1,16 +1,19 @@
-"""SQLite on the stdlib driver: one writer thread with group commit, reads on the event loop.
+"""SQLite on the stdlib driver: group commit on the event loop, reads inline, checkpoints aside.
 
-* **Writes** go to one thread that owns the write connection. It takes every unit of work
-  waiting for it (up to ``MAX_BATCH``), runs them in one ``BEGIN IMMEDIATE`` transaction — each
-  unit in a savepoint of its own, so one that fails is undone alone and its neighbours commit —
-  commits, and only then answers all of them with one wake-up of the event loop. A whole batch
-  costs one hop between threads and one commit.
-* **Reads** run inline on the event-loop thread, on a connection of their own. In WAL mode a
-  reader never waits for the writer, and a point lookup costs tens of microseconds, less than
-  a hop to a thread and back.
-* **Checkpoints** run on a third thread (``PRAGMA wal_checkpoint(PASSIVE)`` once a second after
-  writes), never in a committing writer: the writer's own auto-checkpoint is off.
-* Durability: ``synchronous=NORMAL`` in WAL mode. A commit is in the WAL file when the writer
+* **Writes** join a ``Batcher``: every unit of work waiting when a batch starts runs in one
+  ``BEGIN IMMEDIATE`` transaction — each unit in a savepoint of its own, so one that fails is
+  undone alone and its neighbours commit — and all of them are answered only after ``COMMIT``.
+  The batch runs right on the event-loop thread. It is CPU work either way (sqlite3 in WAL
+  mode does not wait for the disk at commit), and a writer thread measured dearer: handing
+  every batch across threads, and the two threads taking turns at the GIL, cost more than the
+  work itself (docs/performance.md). The loop never waits for a lock, though: the write
+  connection's busy timeout is 0, and when another process (the admin CLI) holds SQLite's
+  write lock, that one batch waits for it on a worker thread instead.
+* **Reads** run inline too, on a connection of their own. In WAL mode a reader never waits for
+  the writer, and a point lookup costs tens of microseconds.
+* **Checkpoints** run on a thread of their own (``PRAGMA wal_checkpoint(PASSIVE)`` once a
+  second after writes), never in a commit: the write connection's auto-checkpoint is off.
+* Durability: ``synchronous=NORMAL`` in WAL mode. A commit is in the WAL file when the store
   answers, so it survives the process being killed; only a power loss can undo the last
   commits before a checkpoint.
 
@@ -22,15 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from wxlogin.errors import NotReady, WxLoginError
 from wxlogin.store import identities, sessions
+from wxlogin.store.batch import Batcher
 from wxlogin.store.failures import map_db_error
 from wxlogin.store.identities import LoginParams
 from wxlogin.store.records import LoginResult, RotateResult
@@ -44,11 +47,12 @@ __all__ = ["SqliteBackend", "SqliteTx"]
 T = TypeVar("T")
 Work = Callable[["SqliteTx"], Coroutine[Any, Any, T]]
 
-# Units per transaction. Bigger batches save little once the commit is shared by 64, and keep
-# the writer from holding the GIL in long stretches.
+# Units per transaction: past a few dozen the shared commit saves nothing more, and a batch
+# holds the event loop while it runs.
 MAX_BATCH: Final = 64
 MAX_ATTEMPTS: Final = 8
-WRITER_BUSY_TIMEOUT_MS: Final = 10_000
+# How long a batch waits (on a worker thread) for another process's write lock.
+LOCK_WAIT_MS: Final = 10_000
 # Readers in WAL mode only wait in rare moments (WAL recovery after a crash); never long.
 READER_BUSY_TIMEOUT_MS: Final = 1_000
 CHECKPOINT_EVERY_S: Final = 1.0
@@ -58,13 +62,16 @@ WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
 def _stamp(value: datetime) -> str:
     """The stored form of a timestamp: naive UTC text, fixed width, so text order is time."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _bind(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(_stamp(arg) if isinstance(arg, datetime) else arg for arg in args)
+    return tuple([_stamp(arg) if isinstance(arg, datetime) else arg for arg in args])
 
 
 class SqliteTx:
@@ -97,22 +104,10 @@ class SqliteTx:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-class _Unit:
-    __slots__ = ("future", "loop", "work")
-
-    def __init__(
-        self, work: Work[Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
-    ) -> None:
-        self.work = work
-        self.loop = loop
-        self.future = future
-
-
-class _Failed:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+def _is_busy(error: sqlite3.Error) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and (
+        "locked" in str(error) or "busy" in str(error)
+    )
 
 
 class SqliteBackend:
@@ -121,20 +116,19 @@ class SqliteBackend:
     def __init__(self, target: DatabaseTarget, stats: StoreStats) -> None:
         self._target = target
         self._stats = stats
-        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writes: Batcher[Work[Any], Any] = Batcher(self._commit, max_size=MAX_BATCH)
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._checkpointer: threading.Thread | None = None
         self._written = threading.Event()
         self._closing = threading.Event()
-        self._start_lock = threading.Lock()
-        self._reader: sqlite3.Connection | None = None
 
     def _connect(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self._target.sqlite_path,
             uri=self._target.sqlite_uri,
             isolation_level=None,  # autocommit: BEGIN is ours to send
-            check_same_thread=False,
+            check_same_thread=False,  # the lock-wait path hands it to a worker thread
             cached_statements=256,
         )
         conn.row_factory = sqlite3.Row
@@ -150,12 +144,8 @@ class SqliteBackend:
         """Run ``work`` in the next batch; its result once that batch has committed."""
         if self._closing.is_set():
             raise NotReady("the store is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(work, loop, future))
-        if self._writer is None:
-            self._start_threads()
-        return await future
+        result: T = await self._writes.submit(work)
+        return result
 
     async def login(self, params: LoginParams) -> LoginResult:
         return await self.write(lambda tx: identities.login(tx, params))
@@ -166,102 +156,77 @@ class SqliteBackend:
     async def revoke_session(self, session_id: str, reason: str, now: datetime) -> bool:
         return await self.write(lambda tx: sessions.revoke_session(tx, session_id, reason, now))
 
-    def _start_threads(self) -> None:
-        with self._start_lock:
-            if self._writer is not None or self._closing.is_set():
-                return
-            self._writer = threading.Thread(target=self._serve, name="wxlogin-sqlite-writer")
-            self._writer.daemon = True
-            self._writer.start()
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, name="wxlogin-sqlite-checkpoint"
-            )
-            self._checkpointer.daemon = True
-            self._checkpointer.start()
-
     def _open_writer(self) -> sqlite3.Connection:
-        conn = self._connect(busy_timeout_ms=WRITER_BUSY_TIMEOUT_MS)
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "wal_autocheckpoint=0",  # the checkpoint thread does it, off the commit path
-            f"journal_size_limit={WAL_SIZE_LIMIT}",
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
+        if self._writer is None:
+            conn = self._connect(busy_timeout_ms=0)  # the event loop never sleeps on a lock
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "wal_autocheckpoint=0",  # the checkpoint thread does it, off the commit path
+                f"journal_size_limit={WAL_SIZE_LIMIT}",
+            ):
+                conn.execute(f"PRAGMA {pragma}")
+            self._writer = conn
+            self._start_checkpoints()
+        return self._writer
 
-    def _serve(self) -> None:
-        """The writer thread: take what is waiting, run it as one transaction, answer."""
-        conn: sqlite3.Connection | None = None
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            if conn is None:
-                try:
-                    conn = self._open_writer()
-                except sqlite3.Error as error:
-                    self._answer(batch, [_Failed(error)] * len(batch))
-                    continue
-            self._answer(batch, self._run_batch(conn, batch))
-        if conn is not None:
-            conn.close()
-        # Anything queued after the stop signal: the store is closed, say so.
-        leftovers: list[_Unit] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                item = self._queue.get_nowait()
-                if item is not None:
-                    leftovers.append(item)
-        closed = NotReady("the store is closed")
-        self._answer(leftovers, [_Failed(closed)] * len(leftovers))
+    async def _commit(self, batch: Sequence[Work[Any]]) -> list[Any]:
+        """One transaction for the whole batch; an outcome (value or error) per unit."""
+        try:
+            conn = self._open_writer()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                if not _is_busy(error):
+                    raise
+                # Another process is writing: wait for its lock on a thread, not on the loop.
+                return await asyncio.to_thread(self._commit_after_lock_wait, conn, batch)
+            return self._run_batch(conn, batch)
+        except (sqlite3.Error, OSError) as error:
+            return [self._mapped(error) for _ in batch]
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Unit]) -> list[Any]:
-        tx = SqliteTx(conn)
+    def _commit_after_lock_wait(
+        self, conn: sqlite3.Connection, batch: Sequence[Work[Any]]
+    ) -> list[Any]:
+        conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            return [_Failed(error)] * len(batch)
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+        return self._run_batch(conn, batch)
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: Sequence[Work[Any]]) -> list[Any]:
+        """The units and the COMMIT, in the transaction the caller began."""
+        tx = SqliteTx(conn)
         try:
-            outcomes = [self._run_unit(conn, tx, unit) for unit in batch]
+            outcomes = [self._run_unit(conn, tx, work) for work in batch]
             conn.execute("COMMIT")
-        except sqlite3.Error as error:
+        except sqlite3.Error:
             # The transaction itself failed (disk full, I/O): nothing in it lasted.
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            return [_Failed(error)] * len(batch)
+            raise
         self._stats.batch_done(len(batch))
         self._written.set()
         return outcomes
 
-    def _run_unit(self, conn: sqlite3.Connection, tx: SqliteTx, unit: _Unit) -> Any:
+    def _run_unit(self, conn: sqlite3.Connection, tx: SqliteTx, work: Work[Any]) -> Any:
         for _ in range(MAX_ATTEMPTS):
             conn.execute("SAVEPOINT unit")
             try:
-                value = run_inline(unit.work(tx))
+                value = run_inline(work(tx))
             except Conflict:
                 self._undo(conn)
                 self._stats.conflict_retries += 1
                 continue
             except Exception as error:
                 self._undo(conn)
-                return _Failed(error)
+                return self._mapped(error)
             conn.execute("RELEASE unit")
             return value
-        return _Failed(NotReady("the database write kept conflicting; retry"))
+        return NotReady("the database write kept conflicting; retry")
 
     @staticmethod
     def _undo(conn: sqlite3.Connection) -> None:
@@ -272,30 +237,22 @@ class SqliteBackend:
         conn.execute("ROLLBACK TO unit")
         conn.execute("RELEASE unit")
 
-    def _answer(self, batch: list[_Unit], outcomes: list[Any]) -> None:
-        """Hand the outcomes to each waiting event loop: one wake-up per loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for unit, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(unit.loop, []).append((unit.future, outcome))
-        for loop, answers in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                loop.call_soon_threadsafe(self._settle, answers)
-
-    def _settle(self, answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
-        for future, outcome in answers:
-            if future.done():
-                continue  # the caller gave up; the work stands
-            if isinstance(outcome, _Failed):
-                error = outcome.error
-                if isinstance(error, sqlite3.Error | OSError):
-                    mapped = self._error(error)
-                    mapped.__cause__ = error
-                    error = mapped
-                future.set_exception(error)
-            else:
-                future.set_result(outcome)
+    def _mapped(self, error: BaseException) -> BaseException:
+        """A unit's error as its caller sees it: driver errors become wxlogin errors."""
+        if isinstance(error, sqlite3.Error | OSError):
+            mapped = self._error(error)
+            mapped.__cause__ = error
+            return mapped
+        return error
 
     # ------------------------------------------------------------------ checkpoints
+
+    def _start_checkpoints(self) -> None:
+        if self._checkpointer is None and not self._closing.is_set():
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="wxlogin-sqlite-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -335,14 +292,13 @@ class SqliteBackend:
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        """Finish every queued write, then stop the threads and close the connections."""
+        """Finish every submitted write, then stop checkpointing and close the connections."""
+        await self._writes.drain()
         self._closing.set()
-        writer, checkpointer = self._writer, self._checkpointer
-        if writer is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(writer.join)
-        if checkpointer is not None:
-            await asyncio.to_thread(checkpointer.join)
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join)
+            self._checkpointer = None
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer = self._reader = None
