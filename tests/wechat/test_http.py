@@ -15,6 +15,7 @@ import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import uvicorn
@@ -28,7 +29,7 @@ from tests.wechat.conftest import APPID, SECRET, Sleeps
 from wxlogin import errors
 from wxlogin.simulator import Simulator
 from wxlogin.wechat import WeChatClient
-from wxlogin.wechat._http import PooledHttpTransport
+from wxlogin.wechat._http import PooledHttpTransport, _query
 
 pytestmark = pytest.mark.socket
 
@@ -413,3 +414,18 @@ async def test_connection_refused_is_unsent_and_retried(sleeps: Sleeps) -> None:
     assert info.value.request_sent is False
     assert len(sleeps.delays) == 2  # unsent: even a login code may be retried
     assert SECRET not in repr(info.value) and info.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0a1B2c3D_-.~",  # unreserved: sent as it is
+        "a&js_code=stolen",  # would smuggle a parameter if not escaped
+        "a b+c/d?e#f%g",
+        "微信登录",
+        "",
+    ],
+)
+def test_query_strings_escape_exactly_like_urlencode(value: str) -> None:
+    params = {"appid": "wx1234567890abcdef", "js_code": value, "grant_type": "authorization_code"}
+    assert _query(params) == urlencode(params)

@@ -70,33 +70,41 @@ def _stamp(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")[:26]
 
 
-def _bind(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple([_stamp(arg) if isinstance(arg, datetime) else arg for arg in args])
-
-
 class SqliteTx:
     """``Tx`` on a sqlite3 connection: every call completes without suspending."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_stamps")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # A unit binds its ``now`` to several statements: each timestamp is formatted once
+        # per transaction.
+        self._stamps: dict[datetime, str] = {}
 
     @property
     def sql(self) -> Statements:
         return SQLITE
 
+    def _bind(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple([self._stamp(arg) if isinstance(arg, datetime) else arg for arg in args])
+
+    def _stamp(self, value: datetime) -> str:
+        text = self._stamps.get(value)
+        if text is None:
+            text = self._stamps[value] = _stamp(value)
+        return text
+
     async def one(self, statement: str, *args: Any) -> Row | None:
         # fetchall, not fetchone: a statement left half-read stays open in SQLite.
-        rows: list[Row] = self._conn.execute(statement, _bind(args)).fetchall()
+        rows: list[Row] = self._conn.execute(statement, self._bind(args)).fetchall()
         return rows[0] if rows else None
 
     async def all(self, statement: str, *args: Any) -> list[Row]:
-        rows: list[Row] = self._conn.execute(statement, _bind(args)).fetchall()
+        rows: list[Row] = self._conn.execute(statement, self._bind(args)).fetchall()
         return rows
 
     async def run(self, statement: str, *args: Any) -> int:
-        return self._conn.execute(statement, _bind(args)).rowcount
+        return self._conn.execute(statement, self._bind(args)).rowcount
 
     def time(self, value: Any) -> datetime:
         if isinstance(value, datetime):
