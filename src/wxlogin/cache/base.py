@@ -7,10 +7,11 @@ against each (``tests/cache``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Cache"]
+__all__ = ["Broadcast", "Cache", "Subscription"]
 
 
 @runtime_checkable
@@ -57,3 +58,28 @@ class Cache(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class Subscription(Protocol):
+    async def next(self) -> bytes:
+        """The next message; raises ``NotReady`` when the connection is lost (subscribe again,
+        and catch up from the cache: what was published meanwhile is gone)."""
+        ...
+
+
+@runtime_checkable
+class Broadcast(Protocol):
+    """What a cache shared by several processes adds: messages to all of them, and a scan.
+
+    ``RedisCache`` has it; ``MemoryCache`` (one process) has no one to tell.
+    """
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
+        """Listen on ``channel``. Once entered, every later ``publish`` is delivered."""
+        ...
+
+    def scan(self, prefix: str) -> AsyncIterator[str]:
+        """The keys that start with ``prefix`` (unordered; for catching up, not hot paths)."""
+        ...

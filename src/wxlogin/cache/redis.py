@@ -9,6 +9,7 @@ operation, never a key or a value.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -45,6 +46,11 @@ end
 return count
 """
 
+# A subscription reads in steps of this long, and pings when it heard nothing for
+# _PUBSUB_PING_EVERY: a connection that died silently (no RST) is noticed within a few steps.
+_PUBSUB_STEP: Final = 1.0
+_PUBSUB_PING_EVERY: Final = 10.0
+_SCAN_COUNT: Final = 1000
 _LOCK_POLL_FIRST: Final = 0.005
 _LOCK_POLL_MAX: Final = 0.1
 _CONNECT_TIMEOUT: Final = 5.0
@@ -167,6 +173,41 @@ class RedisCache:
                     type(exc).__name__,
                 )
 
+    # ------------------------------------------------------------------ broadcast
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._call("PUBLISH", lambda: self._client.publish(self._key(channel), message))
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[_Subscription]:
+        pubsub = self._client.pubsub()
+        try:
+            await self._call("SUBSCRIBE", lambda: pubsub.subscribe(self._key(channel)))
+            subscription = _Subscription(pubsub, self._call)
+            # SUBSCRIBE is in effect once Redis confirms it: only then are later publishes
+            # sure to reach us.
+            await subscription.confirmed()
+            yield subscription
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+
+    async def scan(self, prefix: str) -> AsyncIterator[str]:
+        start = len(self._prefix)
+        pattern = self._key(prefix) + "*"
+
+        def page(cursor: int) -> Callable[[], Awaitable[tuple[int, list[Any]]]]:
+            return lambda: self._client.scan(cursor=cursor, match=pattern, count=_SCAN_COUNT)
+
+        cursor = 0
+        while True:
+            cursor, keys = await self._call("SCAN", page(cursor))
+            for key in keys:
+                text = key.decode() if isinstance(key, bytes) else str(key)
+                yield text[start:]
+            if not cursor:
+                return
+
     # ------------------------------------------------------------------ lifecycle
 
     async def ping(self) -> bool:
@@ -178,3 +219,46 @@ class RedisCache:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+class _Subscription:
+    """Messages of one channel, read with a timeout so a dead connection is noticed."""
+
+    def __init__(self, pubsub: Any, call: Callable[[str, Callable[[], Awaitable[Any]]], Any]):
+        self._pubsub = pubsub
+        self._call = call
+        self._last_heard = asyncio.get_running_loop().time()
+        self._pinged = False
+
+    async def confirmed(self) -> None:
+        deadline = self._last_heard + _CONNECT_TIMEOUT
+        while asyncio.get_running_loop().time() < deadline:
+            message = await self._read(ignore_subscribe_messages=False)
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise NotReady("Redis SUBSCRIBE was not confirmed in time")
+
+    async def next(self) -> bytes:
+        while True:
+            message = await self._read(ignore_subscribe_messages=True)
+            loop_time = asyncio.get_running_loop().time()
+            if message is not None:
+                self._last_heard, self._pinged = loop_time, False
+                if message.get("type") == "message":
+                    return bytes(message["data"])
+                continue  # a PONG, or a confirmation
+            silent = loop_time - self._last_heard
+            if silent >= 2 * _PUBSUB_PING_EVERY and self._pinged:
+                raise NotReady("the Redis subscription stopped answering")
+            if silent >= _PUBSUB_PING_EVERY and not self._pinged:
+                await self._call("PING", lambda: self._pubsub.ping())
+                self._pinged = True
+
+    async def _read(self, *, ignore_subscribe_messages: bool) -> dict[str, Any] | None:
+        message: dict[str, Any] | None = await self._call(
+            "pub/sub read",
+            lambda: self._pubsub.get_message(
+                ignore_subscribe_messages=ignore_subscribe_messages, timeout=_PUBSUB_STEP
+            ),
+        )
+        return message

@@ -328,7 +328,8 @@ class LoginService:
         return self._keys.jwks()
 
     def start(self) -> None:
-        """Start background work (the revocation poller, when the cache is per process)."""
+        """Start background work: the revocation feed (Redis) or poller (no Redis)."""
+        self._revocations.start()
         if self.revocation_sync is not None:
             self.revocation_sync.start()
 
@@ -336,6 +337,7 @@ class LoginService:
         return await self.store.ping() and await self._cache.ping()
 
     async def aclose(self) -> None:
+        await self._revocations.stop()
         if self.revocation_sync is not None:
             await self.revocation_sync.stop()
         for client in self._wechat.values():

@@ -4,6 +4,14 @@ Access tokens are verified on every request with no DB round trip, so a logout m
 every worker through the shared cache: a key per revoked session, kept as long as an access
 token issued before the revocation can live.
 
+With Redis, each process also keeps a **mirror** of the revoked sessions in memory, so that
+checking a token costs a dict lookup rather than a round trip to Redis (about 100 µs of CPU,
+more than the rest of a cached verification together). A revocation is written to Redis and
+published on a channel; every process listens and adds what it hears. A process that is not
+in step — starting, or reconnecting after the subscription broke — asks Redis key by key, as
+it always did, until it has subscribed again and read every revocation key (subscribe first,
+then read, so nothing published in between is missed).
+
 When the cache is private to one process (no Redis), ``RevocationSync`` lets each worker learn
 the others' revocations by polling the sessions table every few seconds: one indexed query,
 off the request path.
@@ -18,7 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from wxlogin.cache.base import Cache
+from wxlogin.cache.base import Broadcast, Cache
 from wxlogin.errors import WxLoginError
 from wxlogin.store.repository import Store
 
@@ -30,18 +38,90 @@ _log = logging.getLogger("wxlogin.service")
 # process's clock before its write waits for the database (SQLite's busy timeout alone is 10 s),
 # so a later commit can carry an earlier time. Revoking twice is harmless; missing one is not.
 _OVERLAP = timedelta(seconds=60)
+_KEY = "revoked:"
+_CHANNEL = "revocations"
+_SWEEP_AT = 4096
+_RETRY_FIRST = 0.5
+_RETRY_MAX = 15.0
 
 
 class RevocationList:
-    def __init__(self, cache: Cache, *, ttl: float) -> None:
+    def __init__(
+        self, cache: Cache, *, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._cache = cache
         self.ttl = ttl
+        self._clock = clock
+        self._broadcast = cache if isinstance(cache, Broadcast) else None
+        # session id -> when it stops mattering (clock time); only used with a broadcast.
+        self._mirror: dict[str, float] = {}
+        self._in_step = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def in_step(self) -> bool:
+        """True while the mirror holds every revocation (checks need no round trip)."""
+        return self._in_step.is_set()
+
+    async def wait_in_step(self) -> None:
+        await self._in_step.wait()
 
     async def revoke(self, session_id: str) -> None:
-        await self._cache.set(f"revoked:{session_id}", b"1", ttl=self.ttl)
+        await self._cache.set(_KEY + session_id, b"1", ttl=self.ttl)
+        if self._broadcast is not None:
+            self._remember(session_id)
+            await self._broadcast.publish(_CHANNEL, session_id.encode())
 
     async def is_revoked(self, session_id: str) -> bool:
-        return await self._cache.get(f"revoked:{session_id}") is not None
+        if self._broadcast is not None:
+            until = self._mirror.get(session_id)
+            if until is not None and until > self._clock():
+                return True
+            if self._in_step.is_set():
+                return False
+        return await self._cache.get(_KEY + session_id) is not None
+
+    def _remember(self, session_id: str) -> None:
+        now = self._clock()
+        if len(self._mirror) >= _SWEEP_AT and len(self._mirror) % _SWEEP_AT == 0:
+            # Bounded: what has expired goes (a logout storm grows it only for one ttl).
+            self._mirror = {sid: until for sid, until in self._mirror.items() if until > now}
+        self._mirror[session_id] = now + self.ttl
+
+    # ------------------------------------------------------------------ the listener
+
+    def start(self) -> None:
+        if self._broadcast is not None and self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="wxlogin-revocations")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._in_step.clear()
+
+    async def _listen(self) -> None:
+        assert self._broadcast is not None
+        pause = _RETRY_FIRST
+        while True:
+            try:
+                async with self._broadcast.subscribe(_CHANNEL) as subscription:
+                    async for key in self._broadcast.scan(_KEY):
+                        self._remember(key[len(_KEY) :])
+                    self._in_step.set()
+                    pause = _RETRY_FIRST
+                    while True:
+                        self._remember((await subscription.next()).decode())
+            except WxLoginError as exc:
+                _log.warning("revocation feed from Redis interrupted (%s); retrying", exc.code)
+            except Exception:
+                _log.exception("unexpected error in the revocation feed; retrying")
+            # Until the feed is back, every check asks Redis: slower, never wrong.
+            self._in_step.clear()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _RETRY_MAX)
 
 
 class RevocationSync:
