@@ -22,7 +22,7 @@ PROJECT_PACKAGES = (
     "sqlalchemy",
     "aiosqlite",
     "asyncpg",
-    "aiohttp",
+    "pyreqwest",
     "orjson",
     "msgspec",
     "redis",
