@@ -1,0 +1,244 @@
+// A faithful fake of the `wx` / `uni` object the SDK calls, for node.
+//
+// - login() plays the phone: it mints a real code at the simulator (POST /__sim/login), so
+//   every code is single use and expires as WeChat's do.
+// - request() / uploadFile() do real HTTP (node's fetch) to the real wxlogin process and keep
+//   wx's semantics: `success` for every HTTP status, 4xx and 5xx included; `fail` only when
+//   there is no HTTP answer (refused connection, timeout), with errMsg "request:fail ...".
+//   GET data goes into the query string; a JSON-parsable body is parsed (dataType "json"),
+//   anything else stays text; uploadFile's `data` is always the raw text.
+// - Storage lives in memory and is serialised on the way in, as wx's is (JSON-able values).
+// - Callbacks run asynchronously, then `complete`, as on a device.
+//
+// Every HTTP call is recorded in `calls` ({api, method, path, statusCode}) so tests count
+// what the SDK really sent. Fault switches play the phone's side only: `offline` makes
+// requests fail as wx does without a network; `replayCodes` hands out given codes before
+// minting new ones (a code some other code path already spent).
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+const WX_REQUEST_METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'];
+
+/**
+ * @param {{simUrl: string, appid: string, user: string, platform?: 'wx' | 'uni', storage?: Map<string, string>}} options
+ */
+export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = new Map() }) {
+  /** @type {{api: string, method: string, path: string, statusCode: number | null}[]} */
+  const calls = [];
+  /** @type {{path: string, resolve: () => void}[]} */
+  const waiters = [];
+  /** @param {{api: string, method: string, path: string, statusCode: number | null}} record */
+  function recordCall(record) {
+    calls.push(record);
+    for (const waiter of waiters.filter((w) => w.path === record.path)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+  const fake = {
+    calls,
+    storage,
+    /** wx.login calls, successful or not */
+    loginCalls: 0,
+    /** @type {string[]} codes login() returns before minting fresh ones */
+    replayCodes: [],
+    /** when true, request/uploadFile fail as with no network */
+    offline: false,
+    /** @type {string | null} when set, login() fails with this errMsg */
+    loginFailure: null,
+
+    /** @param {any} options */
+    login(options) {
+      fake.loginCalls += 1;
+      settle(options, async () => {
+        if (platform === 'uni' && options.provider !== 'weixin') {
+          return fail('login:fail provider must be weixin');
+        }
+        if (fake.loginFailure) return fail(fake.loginFailure);
+        const replayed = fake.replayCodes.shift();
+        if (replayed) return ok({ code: replayed, errMsg: 'login:ok' });
+        const response = await fetch(`${simUrl}/__sim/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ appid, user }),
+        });
+        if (!response.ok) return fail(`login:fail ${response.status}`);
+        const { code } = await response.json();
+        return ok({ code, errMsg: 'login:ok' });
+      });
+    },
+
+    /** @param {any} options */
+    request(options) {
+      const controller = new AbortController();
+      settle(options, async () => {
+        const method = String(options.method || 'GET').toUpperCase();
+        // wx.request's documented methods; PATCH among others is refused before any I/O.
+        if (!WX_REQUEST_METHODS.includes(method)) return fail('request:fail method is invalid');
+        // wx sends JSON unless told otherwise.
+        const header = { ...options.header };
+        if (!contentType(header)) header['content-type'] = 'application/json';
+        let url = options.url;
+        let body;
+        if (options.data !== undefined && options.data !== null) {
+          if (method === 'GET') {
+            url += (url.includes('?') ? '&' : '?') + query(options.data);
+          } else if (typeof options.data === 'string' || options.data instanceof ArrayBuffer) {
+            body = options.data;
+          } else if (/x-www-form-urlencoded/i.test(contentType(header))) {
+            body = query(options.data);
+          } else {
+            body = JSON.stringify(options.data);
+          }
+        }
+        const record = { api: 'request', method, path: new URL(url).pathname, statusCode: null };
+        recordCall(record);
+        const response = await send(url, { method, headers: header, body }, options.timeout, controller, 'request');
+        if ('errMsg' in response) return fail(response.errMsg);
+        record.statusCode = response.status;
+        const text = await response.text();
+        return ok({
+          data: options.dataType === 'json' || options.dataType === undefined ? jsonOrText(text) : text,
+          statusCode: response.status,
+          header: Object.fromEntries(response.headers),
+          cookies: [],
+          errMsg: 'request:ok',
+        });
+      });
+      return { abort: () => controller.abort() };
+    },
+
+    /** @param {any} options */
+    uploadFile(options) {
+      const controller = new AbortController();
+      settle(options, async () => {
+        let bytes;
+        try {
+          bytes = await readFile(options.filePath);
+        } catch {
+          return fail(`uploadFile:fail file not found: ${options.filePath}`);
+        }
+        const form = new FormData();
+        for (const [key, value] of Object.entries(options.formData || {})) form.append(key, String(value));
+        form.append(options.name, new Blob([bytes]), basename(options.filePath));
+        const record = { api: 'uploadFile', method: 'POST', path: new URL(options.url).pathname, statusCode: null };
+        recordCall(record);
+        const response = await send(
+          options.url,
+          { method: 'POST', headers: { ...options.header }, body: form },
+          options.timeout,
+          controller,
+          'uploadFile',
+        );
+        if ('errMsg' in response) return fail(response.errMsg);
+        record.statusCode = response.status;
+        return ok({ data: await response.text(), statusCode: response.status, errMsg: 'uploadFile:ok' });
+      });
+      return { abort: () => controller.abort(), onProgressUpdate() {} };
+    },
+
+    /** @param {string} key @param {unknown} value */
+    setStorageSync(key, value) {
+      storage.set(key, JSON.stringify(value));
+    },
+    /** @param {string} key */
+    getStorageSync(key) {
+      const text = storage.get(key);
+      return text === undefined ? '' : JSON.parse(text);
+    },
+    /** @param {string} key */
+    removeStorageSync(key) {
+      storage.delete(key);
+    },
+
+    /**
+     * Resolves when the SDK sends its next call to `path` (the call is then out, unanswered).
+     *
+     * @param {string} path
+     * @returns {Promise<void>}
+     */
+    whenSent(path) {
+      return new Promise((resolve) => waiters.push({ path, resolve }));
+    },
+
+    /** @param {string} path */
+    count(path, method = 'POST') {
+      return calls.filter((call) => call.path === path && call.method === method).length;
+    },
+  };
+
+  /**
+   * @param {string} url
+   * @param {RequestInit} init
+   * @param {number | undefined} timeout
+   * @param {AbortController} controller
+   * @param {string} api
+   * @returns {Promise<Response | {errMsg: string}>}
+   */
+  async function send(url, init, timeout, controller, api) {
+    if (fake.offline) return { errMsg: `${api}:fail net::ERR_INTERNET_DISCONNECTED` };
+    const timer = setTimeout(() => controller.abort(new Error('timeout')), timeout || 60_000);
+    try {
+      return await fetch(url, { ...init, signal: controller.signal });
+    } catch (error) {
+      const reason = controller.signal.aborted ? 'timeout' : String(/** @type {any} */ (error).cause?.code || error);
+      return { errMsg: `${api}:fail ${reason}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return fake;
+}
+
+/**
+ * Run `body` on a later tick and deliver its outcome to success/fail, then complete.
+ *
+ * @param {any} options
+ * @param {() => Promise<{ok: boolean, value: any}>} body
+ */
+function settle(options, body) {
+  setImmediate(async () => {
+    let outcome;
+    try {
+      outcome = await body();
+    } catch (error) {
+      outcome = { ok: false, value: { errMsg: `fail ${String(error)}` } };
+    }
+    if (outcome.ok) options.success?.(outcome.value);
+    else options.fail?.(outcome.value);
+    options.complete?.(outcome.value);
+  });
+}
+
+/** @param {any} value */
+function ok(value) {
+  return { ok: true, value };
+}
+
+/** @param {string} errMsg */
+function fail(errMsg) {
+  return { ok: false, value: { errMsg } };
+}
+
+/** @param {Record<string, unknown>} data */
+function query(data) {
+  return new URLSearchParams(Object.entries(data).map(([k, v]) => [k, String(v)])).toString();
+}
+
+/** @param {Record<string, string>} header */
+function contentType(header) {
+  const name = Object.keys(header).find((key) => key.toLowerCase() === 'content-type');
+  return name ? header[name] : '';
+}
+
+/** @param {string} text */
+function jsonOrText(text) {
+  if (!text) return '';
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

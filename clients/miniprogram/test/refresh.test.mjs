@@ -1,0 +1,194 @@
+// Keeping a session: refresh before expiry (a hand-moved clock, no sleeping), refresh on 401,
+// one refresh for many callers, a new login when the session is gone.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { ErrorKind, NetworkError, NotLoggedInError } from '../src/index.mjs';
+import { http, manualClock, newClient, storedSession, useServers } from './support.mjs';
+
+const servers = useServers();
+
+/**
+ * Log a user in, then relaunch the mini program with the stored access token replaced by one
+ * the server refuses (its signature broken) — what a device holds after a long sleep.
+ */
+async function relaunchWithRefusedToken(options = {}) {
+  const storage = new Map();
+  const first = newClient(servers, { storage, ...options });
+  const { user } = await first.auth.login();
+  const { key, value } = storedSession(storage);
+  const refused = value.access_token.slice(0, -6) + (value.access_token.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA');
+  storage.set(key, JSON.stringify({ ...value, access_token: refused }));
+  const relaunched = newClient(servers, { user: first.user, storage, ...options });
+  return { ...relaunched, user, refused, original: value };
+}
+
+test('401 → one refresh → the call is retried and answers', async () => {
+  const { auth, wx, user, events, refused } = await relaunchWithRefusedToken();
+  assert.equal((await http(`${servers.apiUrl}/me`, { token: refused })).status, 401);
+
+  const answer = await auth.request({ url: '/me' });
+
+  assert.equal(answer.statusCode, 200);
+  assert.equal(answer.data.id, user.id);
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/me', 401],
+      ['/auth/refresh', 200],
+      ['/me', 200],
+    ],
+  );
+  assert.deepEqual(events, [{ type: 'refresh', user }]);
+  const stored = storedSession(wx.storage).value;
+  assert.notEqual(stored.access_token, refused);
+});
+
+test('10 concurrent 401s → exactly one /auth/refresh, no login, and the session stays valid', async () => {
+  const clock = manualClock();
+  const { auth, wx, user, original } = await relaunchWithRefusedToken({ now: clock.now });
+
+  const answers = await Promise.all(Array.from({ length: 10 }, () => auth.request({ url: '/me' })));
+
+  assert.deepEqual(
+    answers.map((a) => [a.statusCode, a.data.id]),
+    Array(10).fill([200, user.id]),
+  );
+  assert.equal(wx.count('/auth/refresh'), 1);
+  assert.equal(wx.count('/auth/login'), 0);
+  assert.equal(wx.loginCalls, 0);
+  assert.deepEqual(
+    wx.calls.filter((c) => c.path === '/me').map((c) => c.statusCode).sort(),
+    [...Array(10).fill(200), ...Array(10).fill(401)],
+  );
+
+  // The session survived: its stored tokens work, the refresh token was rotated (not reused),
+  // and the next refresh — due once the clock passes the token's life — succeeds.
+  const stored = storedSession(wx.storage).value;
+  assert.notEqual(stored.refresh_token, original.refresh_token);
+  assert.equal((await http(`${servers.apiUrl}/me`, { token: stored.access_token })).status, 200);
+  clock.advance(stored.expires_at - clock.now() + 1);
+  assert.equal((await auth.request({ url: '/me' })).statusCode, 200);
+  assert.equal(wx.count('/auth/refresh'), 2);
+  assert.equal(wx.count('/auth/login'), 0);
+});
+
+test('the token is refreshed before it expires (the SDK clock moved), without a 401', async () => {
+  const clock = manualClock();
+  const { auth, wx } = newClient(servers, { now: clock.now });
+  await auth.login();
+  const { expires_at: expiresAt, access_token: before } = storedSession(wx.storage).value;
+
+  // Well inside the token's life: no refresh.
+  clock.advance((expiresAt - clock.now()) / 2 - 1000);
+  assert.equal((await auth.request({ url: '/me' })).statusCode, 200);
+  assert.equal(wx.count('/auth/refresh'), 0);
+
+  // 30 s before expiry (inside the default 60 s margin): one refresh, then the call.
+  clock.advance(expiresAt - clock.now() - 30_000);
+  const answers = await Promise.all(Array.from({ length: 5 }, () => auth.request({ url: '/me' })));
+
+  assert.deepEqual(answers.map((a) => a.statusCode), Array(5).fill(200));
+  assert.equal(wx.count('/auth/refresh'), 1);
+  assert.equal(wx.calls.filter((c) => c.statusCode === 401).length, 0);
+  assert.notEqual(storedSession(wx.storage).value.access_token, before);
+});
+
+test('a session revoked elsewhere: refresh is refused, one new login, the call answers', async () => {
+  const { auth, wx, events } = newClient(servers);
+  const { user } = await auth.login();
+  const { access_token: token } = storedSession(wx.storage).value;
+  // Logged out from another device (or by an admin): the whole session is revoked.
+  assert.equal((await http(`${servers.apiUrl}/auth/logout`, { method: 'POST', token })).status, 204);
+
+  const answer = await auth.request({ url: '/me' });
+
+  assert.equal(answer.statusCode, 200);
+  assert.equal(answer.data.id, user.id);
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/auth/login', 200],
+      ['/me', 401],
+      ['/auth/refresh', 401],
+      ['/auth/login', 200],
+      ['/me', 200],
+    ],
+  );
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason]),
+    [
+      ['login', undefined],
+      ['logout', 'session_ended'],
+      ['login', undefined],
+    ],
+  );
+});
+
+test('a refresh token the server does not know (expired or forged): one new login', async () => {
+  const clock = manualClock();
+  const storage = new Map();
+  const first = newClient(servers, { storage, now: clock.now });
+  const { user } = await first.auth.login();
+  const { key, value } = storedSession(storage);
+  storage.set(key, JSON.stringify({ ...value, refresh_token: value.refresh_token + 'x' }));
+  const relaunched = newClient(servers, { user: first.user, storage, now: clock.now });
+  clock.advance(value.expires_at - clock.now() + 1); // the access token is due for a refresh
+
+  const me = await relaunched.auth.me();
+
+  assert.equal(me.id, user.id);
+  assert.deepEqual(
+    relaunched.wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/auth/refresh', 401],
+      ['/auth/login', 200],
+      ['/me', 200],
+    ],
+  );
+});
+
+test('a refresh that fails on the network leaves no stuck flag: the next call refreshes again', async () => {
+  const clock = manualClock();
+  const { auth, wx } = newClient(servers, { now: clock.now });
+  await auth.login();
+  clock.advance(storedSession(wx.storage).value.expires_at - clock.now() + 1);
+
+  wx.offline = true;
+  const results = await Promise.allSettled([auth.request({ url: '/me' }), auth.request({ url: '/me' })]);
+  for (const result of results) {
+    assert.equal(result.status, 'rejected');
+    assert.ok(result.reason instanceof NetworkError);
+    assert.equal(result.reason.kind, ErrorKind.NETWORK);
+  }
+  assert.equal(wx.count('/auth/refresh'), 1); // both callers shared the one attempt
+  assert.equal(auth.isLoggedIn(), true); // the network is no reason to drop the session
+
+  wx.offline = false;
+  const answer = await auth.request({ url: '/me' });
+  assert.equal(answer.statusCode, 200);
+  assert.deepEqual(
+    wx.calls.filter((c) => c.path === '/auth/refresh').map((c) => c.statusCode),
+    [null, 200],
+  );
+  assert.equal(wx.count('/auth/login'), 1);
+});
+
+test('logout while a refresh is out: the refresh does not bring the session back', async () => {
+  const clock = manualClock();
+  const { auth, wx } = newClient(servers, { now: clock.now });
+  await auth.login();
+  clock.advance(storedSession(wx.storage).value.expires_at - clock.now() + 1);
+
+  const refreshSent = wx.whenSent('/auth/refresh');
+  const outcome = auth.request({ url: '/me' }).catch((/** @type {any} */ e) => e);
+  await refreshSent;
+  await auth.logout();
+  const error = await outcome;
+
+  assert.ok(error instanceof NotLoggedInError, String(error));
+  assert.equal(auth.isLoggedIn(), false);
+  assert.equal(wx.storage.size, 0);
+  assert.equal(wx.count('/auth/login'), 1); // only the first one: no login behind the user's back
+});

@@ -1,0 +1,122 @@
+// What every test file shares: the real servers, and SDK clients on fake wx / uni objects.
+
+import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
+
+import { createAuth } from '../src/index.mjs';
+import { createFakeWx } from './fake-wx.mjs';
+import { startServers } from './harness.mjs';
+
+/**
+ * Start the servers before the file's tests and stop them after.
+ *
+ * @param {{env?: Record<string, string>}} [options]
+ * @returns {{readonly simUrl: string, readonly apiUrl: string, readonly appid: string, serviceLog(): string}}
+ */
+export function useServers(options) {
+  /** @type {Awaited<ReturnType<typeof startServers>> | null} */
+  let servers = null;
+  before(async () => {
+    servers = await startServers(options);
+  });
+  after(async () => {
+    await servers?.stop();
+  });
+  const running = () => {
+    if (!servers) throw new Error('the servers are not running');
+    return servers;
+  };
+  return {
+    get simUrl() {
+      return running().simUrl;
+    },
+    get apiUrl() {
+      return running().apiUrl;
+    },
+    get appid() {
+      return running().appid;
+    },
+    serviceLog: () => running().serviceLog(),
+  };
+}
+
+/** A clock the test moves by hand: token expiry without sleeping. */
+export function manualClock(start = Date.now()) {
+  let now = start;
+  return {
+    now: () => now,
+    /** @param {number} ms */
+    advance(ms) {
+      now += ms;
+    },
+  };
+}
+
+/** A user name no other test uses: tests in one file share the servers. */
+export function newUserName(label = 'user') {
+  return `${label}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * An SDK instance on a fake wx (or uni) that plays `user`'s phone.
+ *
+ * @param {ReturnType<typeof useServers>} servers
+ * @param {{user?: string, platform?: 'wx' | 'uni', storage?: Map<string, string>, now?: () => number, appid?: string, baseUrl?: string, refreshMargin?: number}} [options]
+ */
+export function newClient(servers, options = {}) {
+  const user = options.user ?? newUserName();
+  const platform = options.platform ?? 'wx';
+  const wx = createFakeWx({ simUrl: servers.simUrl, appid: servers.appid, user, platform, storage: options.storage });
+  const auth = createAuth({
+    baseUrl: options.baseUrl ?? servers.apiUrl,
+    appid: options.appid,
+    platform,
+    platformApi: wx,
+    now: options.now,
+    refreshMargin: options.refreshMargin,
+  });
+  /** @type {any[]} */
+  const events = [];
+  auth.onChange((event) => events.push(event));
+  return { user, wx, auth, events };
+}
+
+/**
+ * Raw HTTP to the service, outside the SDK (what another device or an attacker would send).
+ *
+ * @param {string} url
+ * @param {{method?: string, token?: string, json?: unknown}} [options]
+ */
+export async function http(url, { method = 'GET', token, json } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(url, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
+ * The session the SDK stored, as it sits in the fake storage.
+ *
+ * @param {Map<string, string>} storage
+ */
+export function storedSession(storage) {
+  const entries = [...storage.entries()];
+  if (entries.length !== 1) throw new Error(`expected one stored session, found ${entries.length}`);
+  const [key, text] = entries[0];
+  return { key, text, value: JSON.parse(text) };
+}
+
+/**
+ * Whether the running server has a route, from its own /openapi.json.
+ *
+ * @param {string} apiUrl
+ * @param {string} method lower case, as OpenAPI writes it
+ * @param {string} path
+ */
+export async function serverHasRoute(apiUrl, method, path) {
+  const spec = await (await fetch(`${apiUrl}/openapi.json`)).json();
+  return Boolean(spec.paths?.[path]?.[method]);
+}
