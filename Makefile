@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/wxlogin dev
 
 ## test: ruff, mypy --strict, then pytest on SQLite+memory and (when reachable) PostgreSQL+Redis
-test: lint typecheck pytest
+test: lint typecheck pytest jstest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples
@@ -30,6 +30,22 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	@$(BIN)/python scripts/run_tests.py
+
+## jstest: the mini-program SDK (clients/miniprogram): its committed CommonJS build is fresh,
+## its types check against miniprogram-api-typings, and node's test runner drives it on a fake
+## wx / uni against real `wxlogin simulate` and `wxlogin serve` processes (from .venv)
+.PHONY: jstest
+SDK_DIR   := clients/miniprogram
+SDK_STAMP := $(SDK_DIR)/node_modules/.installed
+
+$(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	@echo "installing the mini-program SDK's locked dev dependencies (npm ci) ..."
+	@cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(SDK_STAMP)
+
+jstest: $(STAMP) $(SDK_STAMP)
+	@cd $(SDK_DIR) && node scripts/build-cjs.mjs --check && npx --no-install tsc -p tsconfig.json \
+		&& node --test test/*.test.mjs
 
 ## bench: wxlogin side by side with the tutorial servers (bench/side_by_side.py, ~4-5 min)
 # The tutorial servers and the chart get their own virtualenv (bench/.venv) and node_modules,

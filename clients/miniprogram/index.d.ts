@@ -1,0 +1,201 @@
+// Types of wxlogin-miniprogram.
+//
+// Self-contained on purpose: a uni-app project need not install miniprogram-api-typings to
+// use them. The shapes that meet WeChat's (the wx object, the phone button's event, request
+// options and answers) are checked against miniprogram-api-typings (a pinned dev dependency)
+// in test/types.ts, so `createAuth({ platformApi: wx })` and `auth.bindPhone(e)` type-check
+// in a TypeScript mini program with WechatMiniprogram's own types.
+
+/** What `wx` / `uni` must offer: the callback forms only. */
+export interface PlatformApi {
+  login(options: {
+    provider?: string;
+    timeout?: number;
+    success?: (result: { code: string; errMsg: string }) => void;
+    fail?: (error: { errMsg: string; errno?: number }) => void;
+  }): unknown;
+  request(options: any): unknown;
+  uploadFile(options: any): unknown;
+  getStorageSync(key: string): any;
+  setStorageSync(key: string, value: any): void;
+  removeStorageSync(key: string): void;
+}
+
+export interface AuthOptions {
+  /** The wxlogin server, e.g. "https://login.example.com" (a legal request domain). */
+  baseUrl: string;
+  /** Sent with every login; needed when the server serves several mini programs. */
+  appid?: string;
+  /** Default 'wx'. 'uni' calls uni.login({provider: 'weixin'}). */
+  platform?: 'wx' | 'uni';
+  /** Storage key of the session; default "wxlogin:<baseUrl>#<appid>". */
+  storageKey?: string;
+  /** The wx / uni object; default the global one. */
+  platformApi?: PlatformApi;
+  /** The clock in ms (tests move it by hand); default Date.now. */
+  now?: () => number;
+  /** Seconds before the access token expires to refresh it; default 60. */
+  refreshMargin?: number;
+  /** ms for each HTTP call; default the platform's (60 s). */
+  timeout?: number;
+}
+
+export interface Identity {
+  appid: string;
+  openid: string;
+}
+
+/** The user as GET /me answers it. */
+export interface User {
+  id: string;
+  unionid: string | null;
+  identities: Identity[];
+  phone: string | null;
+  nickname: string | null;
+  avatar_url: string | null;
+  /** RFC 3339 */
+  created_at: string;
+  last_login_at: string | null;
+}
+
+export interface LoginResult {
+  user: User;
+  newUser: boolean;
+}
+
+export type AuthEvent =
+  | { type: 'login'; user: User; newUser: boolean }
+  | { type: 'refresh'; user: User }
+  | { type: 'user'; user: User }
+  | { type: 'logout'; user: User; reason: 'logout' | 'session_ended' };
+
+/** wx.request's methods: PATCH is not among them. */
+export type RequestMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+export interface RequestOptions {
+  /** A path ("/orders") or a URL under baseUrl: the token goes nowhere else. */
+  url: string;
+  method?: RequestMethod;
+  data?: string | Record<string, any> | ArrayBuffer;
+  header?: Record<string, string>;
+  timeout?: number;
+}
+
+export interface RequestAnswer<T = any> {
+  statusCode: number;
+  /** Parsed JSON when the body was JSON, else the text (wx.request's dataType "json"). */
+  data: T;
+  header: Record<string, string>;
+}
+
+export interface UploadOptions {
+  url: string;
+  filePath: string;
+  /** The multipart field name. */
+  name: string;
+  formData?: Record<string, string>;
+  header?: Record<string, string>;
+  timeout?: number;
+}
+
+export interface UploadAnswer {
+  statusCode: number;
+  /** The raw body, as wx.uploadFile gives it. */
+  data: string;
+}
+
+/** The getPhoneNumber button's detail (or the whole event: bindPhone takes either). */
+export interface PhoneNumberDetail {
+  errMsg: string;
+  code?: string;
+  errno?: number;
+  encryptedData?: string;
+  iv?: string;
+}
+
+export interface Auth {
+  /** Log in now with a fresh wx.login code; joins a login already in flight. */
+  login(): Promise<LoginResult>;
+  /** The user of a usable session: logs in or refreshes only when needed. */
+  ensureLogin(): Promise<User>;
+  /** wx.request to the server with the token; resolves for any HTTP status, as wx.request does. */
+  request<T = any>(options: RequestOptions): Promise<RequestAnswer<T>>;
+  /** wx.uploadFile to the server with the token. */
+  uploadFile(options: UploadOptions): Promise<UploadAnswer>;
+  /** GET /me */
+  me(): Promise<User>;
+  /** The getPhoneNumber button's event → POST /me/phone. Never calls wx.login. */
+  bindPhone(event: { detail: PhoneNumberDetail } | PhoneNumberDetail): Promise<User>;
+  /** chooseAvatar's temporary file → POST /me/avatar (multipart field "file"). */
+  uploadAvatar(tempFilePath: string): Promise<User>;
+  /** POST /me/profile with the nickname from <input type="nickname">. */
+  updateProfile(profile: { nickname?: string; avatarUrl?: string }): Promise<User>;
+  /** Ends the session locally at once, then on the server. Idempotent; never rejects. */
+  logout(): Promise<void>;
+  /** Login, refresh, user and logout events; returns the unsubscribe function. */
+  onChange(listener: (event: AuthEvent) => void): () => void;
+  /** The stored user, or null; no network. */
+  getUser(): User | null;
+  /** Whether a session is stored (it may still turn out expired or revoked). */
+  isLoggedIn(): boolean;
+}
+
+export function createAuth(options: AuthOptions): Auth;
+
+export type ErrorKindName = 'network' | 'user_denied' | 'wx_api' | 'server' | 'bad_response' | 'not_logged_in';
+
+export const ErrorKind: {
+  readonly NETWORK: 'network';
+  readonly USER_DENIED: 'user_denied';
+  readonly WX_API: 'wx_api';
+  readonly SERVER: 'server';
+  readonly BAD_RESPONSE: 'bad_response';
+  readonly NOT_LOGGED_IN: 'not_logged_in';
+};
+
+/** Every error the SDK rejects with; switch on `kind`. */
+export class AuthError extends Error {
+  readonly kind: ErrorKindName;
+  readonly cause?: unknown;
+}
+
+/** wx.request / wx.uploadFile called `fail`: no HTTP answer. */
+export class NetworkError extends AuthError {
+  readonly kind: 'network';
+  readonly errMsg: string;
+}
+
+/** The user refused (phone button deny / cancel). */
+export class UserDeniedError extends AuthError {
+  readonly kind: 'user_denied';
+  readonly errMsg: string;
+}
+
+/** Another wx.* failure: wx.login failed, the phone quota is used up (errno 1400001), ... */
+export class WxApiError extends AuthError {
+  readonly kind: 'wx_api';
+  readonly errMsg: string;
+  readonly errno: number | undefined;
+}
+
+/** The server answered an error. */
+export class ServerError extends AuthError {
+  readonly kind: 'server';
+  /** HTTP status */
+  readonly status: number;
+  /** The server's stable code: "invalid_code", "code_used", "user_blocked", "rate_limited", ... */
+  readonly code: string;
+  readonly serverMessage: string;
+  readonly wechatErrcode: number | undefined;
+}
+
+/** A 2xx answer not in the promised shape; nothing of it was used. */
+export class BadResponseError extends AuthError {
+  readonly kind: 'bad_response';
+  readonly status: number;
+}
+
+/** No session, and the call may not log in (bindPhone), or logging in did not help. */
+export class NotLoggedInError extends AuthError {
+  readonly kind: 'not_logged_in';
+}
