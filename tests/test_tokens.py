@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from wxlogin.cli import main
-from wxlogin.errors import InvalidToken, TokenExpired
+from wxlogin.errors import ConfigurationError, InvalidToken, TokenExpired
 from wxlogin.tokens import (
     KEYS_FILE,
     AccessTokens,
@@ -522,3 +522,19 @@ def test_issued_tokens_are_exactly_what_pyjwt_would_sign(tokens: AccessTokens) -
         claims = jwt.decode(token, options={"verify_signature": False})
         kid, private = tokens.keys.signing_key()
         assert token == jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid})
+
+
+def test_refresh_successors_are_deterministic_per_key_and_hidden() -> None:
+    from wxlogin.tokens import RefreshSuccessors
+
+    secret = os.urandom(32)
+    chain = RefreshSuccessors(secret)
+    token = "sess123." + "a" * 43
+    successor = chain.successor(token, "sess123")
+    assert successor == RefreshSuccessors(secret).successor(token, "sess123")  # any process
+    assert successor.startswith("sess123.") and len(successor.partition(".")[2]) == 43
+    assert chain.successor(token + "b", "sess123") != successor
+    assert RefreshSuccessors(os.urandom(32)).successor(token, "sess123") != successor
+    assert secret.hex() not in repr(chain) and "hidden" in repr(chain)
+    with pytest.raises(ConfigurationError):
+        RefreshSuccessors(b"short")

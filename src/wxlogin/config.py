@@ -283,6 +283,10 @@ class Settings(BaseSettings):
     audience: str = Field(default="wxlogin", min_length=1)
     access_token_ttl: int = Field(default=900, gt=0)
     refresh_token_ttl: int = Field(default=2_592_000, gt=0)
+    # Seconds after a refresh during which the spent refresh token, presented again, gets the
+    # same successor back instead of revoking the session: a client whose answer was lost
+    # (a dropped connection, an app killed mid-request) retries with the old token. 0: off.
+    refresh_reuse_grace: int = Field(default=30, ge=0, le=300)
     token_leeway: int = Field(default=30, ge=0)
 
     session_key_encryption_key: SecretStr | None = None

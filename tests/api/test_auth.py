@@ -185,6 +185,7 @@ async def test_reusing_a_refresh_token_revokes_the_session(wx: Harness) -> None:
     rotated = (
         await wx.http.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     ).json()
+    wx.clock.advance(31)  # past the 30 s grace window a spent token is a stolen token
     reuse = await wx.http.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reuse.status_code == 401
     assert reuse.json()["error"]["code"] == "refresh_reused"
@@ -195,6 +196,37 @@ async def test_reusing_a_refresh_token_revokes_the_session(wx: Harness) -> None:
     for token in (first["access_token"], rotated["access_token"]):
         me = await wx.http.get("/me", headers=bearer(token))
         assert (me.status_code, me.json()["error"]["code"]) == (401, "session_revoked")
+
+
+async def test_a_refresh_retried_within_the_grace_window_gets_the_same_successor(
+    wx: Harness,
+) -> None:
+    """The client sent a refresh, lost the answer, and sends the spent token again."""
+    first = await wx.login("alice")
+    body = {"refresh_token": first["refresh_token"]}
+    answered = (await wx.http.post("/auth/refresh", json=body)).json()
+    wx.clock.advance(29)
+    retried = await wx.http.post("/auth/refresh", json=body)
+    assert retried.status_code == 200
+    assert retried.json()["refresh_token"] == answered["refresh_token"]
+    # The session lives on: both access tokens work, and the successor rotates as usual.
+    for pair in (answered, retried.json()):
+        me = await wx.http.get("/me", headers=bearer(pair["access_token"]))
+        assert me.status_code == 200
+    onward = await wx.http.post("/auth/refresh", json={"refresh_token": answered["refresh_token"]})
+    assert onward.status_code == 200
+    # Now the first token's successor is spent too: the first token is no longer a retry.
+    late = await wx.http.post("/auth/refresh", json=body)
+    assert (late.status_code, late.json()["error"]["code"]) == (401, "refresh_reused")
+
+
+async def test_without_a_grace_window_any_reuse_revokes(harness_factory: HarnessFactory) -> None:
+    strict: Harness = await harness_factory(refresh_reuse_grace=0)
+    first = await strict.login("alice")
+    body = {"refresh_token": first["refresh_token"]}
+    assert (await strict.http.post("/auth/refresh", json=body)).status_code == 200
+    reuse = await strict.http.post("/auth/refresh", json=body)
+    assert (reuse.status_code, reuse.json()["error"]["code"]) == (401, "refresh_reused")
 
 
 async def test_other_sessions_survive_a_revocation(wx: Harness) -> None:

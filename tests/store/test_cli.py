@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from wxlogin.cli import main
+from wxlogin.store.migrate import head_revision
 from wxlogin.store.repository import Store
+
+HEAD = head_revision()
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +30,12 @@ async def test_db_upgrade(
     # The command runs its own event loop (asyncio.run), so it goes to a worker thread.
     assert await asyncio.to_thread(main, ["db", "upgrade"]) == 0
     out = capsys.readouterr().out
-    assert "revision: empty -> 0002" in out
+    assert f"revision: empty -> {HEAD}" in out
     assert await asyncio.to_thread(main, ["db", "upgrade"]) == 0
-    assert "revision: 0002 (already up to date)" in capsys.readouterr().out
+    assert f"revision: {HEAD} (already up to date)" in capsys.readouterr().out
     store = Store.from_url(database_url)
     try:
-        assert await store.current_revision() == "0002"
+        assert await store.current_revision() == HEAD
     finally:
         await store.aclose()
 

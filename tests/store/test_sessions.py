@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from tests.store.conftest import APP_A, APP_B, REFRESH_TTL, Login, new_hash
-from wxlogin.store import RotateOutcome, Store
+from wxlogin.store import RotateOutcome, RotateResult, Store
 
 
 async def _session_with_token(login: Login) -> tuple[str, bytes]:
@@ -223,3 +223,72 @@ async def test_revoked_since(store: Store, login: Login, utc_now: datetime) -> N
         zip(sids, times, strict=True)
     )
     assert await store.revoked_since(times[3] + timedelta(microseconds=1)) == []
+
+
+GRACE = timedelta(seconds=30)
+
+
+async def test_a_spent_token_within_the_grace_window_is_replayed(
+    store: Store, login: Login, utc_now: datetime
+) -> None:
+    sid, first = await _session_with_token(login)
+    successor = new_hash()  # the service derives it from the token: the same both times
+    exp = utc_now + REFRESH_TTL
+
+    async def present(token: bytes, nxt: bytes, at: datetime) -> RotateResult:
+        return await store.rotate_refresh(
+            session_id=sid, presented_hash=token, new_hash=nxt, expires_at=exp, now=at, grace=GRACE
+        )
+
+    assert (await present(first, successor, utc_now)).outcome is RotateOutcome.ROTATED
+    replay = await present(first, successor, utc_now + GRACE - timedelta(microseconds=1))
+    assert replay.outcome is RotateOutcome.REPLAYED
+    assert replay.session is not None and replay.session.revoked_at is None
+    # Nothing changed: the successor is still the token that rotates.
+    onward = await present(successor, new_hash(), utc_now + timedelta(seconds=1))
+    assert onward.outcome is RotateOutcome.ROTATED
+
+
+async def test_a_spent_token_after_the_grace_window_revokes(
+    store: Store, login: Login, utc_now: datetime
+) -> None:
+    sid, first = await _session_with_token(login)
+    successor = new_hash()
+    exp = utc_now + REFRESH_TTL
+    await store.rotate_refresh(
+        session_id=sid, presented_hash=first, new_hash=successor, expires_at=exp, now=utc_now
+    )
+    late = await store.rotate_refresh(
+        session_id=sid,
+        presented_hash=first,
+        new_hash=successor,
+        expires_at=exp,
+        now=utc_now + GRACE,
+        grace=GRACE,
+    )
+    assert late.outcome is RotateOutcome.REUSED
+    assert late.session is not None and late.session.revoked_at == utc_now + GRACE
+
+
+async def test_within_the_window_a_different_successor_is_reuse(
+    store: Store, login: Login, utc_now: datetime
+) -> None:
+    """Only the token's own successor may come back: a replay that names another (or whose
+    successor has rotated on) is a stolen token, window or not."""
+    sid, first = await _session_with_token(login)
+    successor, onward = new_hash(), new_hash()
+    exp = utc_now + REFRESH_TTL
+    for presented, nxt in ((first, successor), (successor, onward)):
+        result = await store.rotate_refresh(
+            session_id=sid, presented_hash=presented, new_hash=nxt, expires_at=exp, now=utc_now
+        )
+        assert result.outcome is RotateOutcome.ROTATED
+    stale = await store.rotate_refresh(
+        session_id=sid,
+        presented_hash=first,
+        new_hash=successor,
+        expires_at=exp,
+        now=utc_now + timedelta(seconds=1),
+        grace=GRACE,
+    )
+    assert stale.outcome is RotateOutcome.REUSED

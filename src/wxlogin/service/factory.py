@@ -15,7 +15,7 @@ from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.repository import Store
-from wxlogin.tokens import AccessTokens, SigningKeys
+from wxlogin.tokens import AccessTokens, RefreshSuccessors, SigningKeys
 from wxlogin.wechat import Transport, WeChatClient
 
 __all__ = ["build_service"]
@@ -38,7 +38,9 @@ async def build_service(
     # Everything that can fail without holding a resource comes first...
     keys = SigningKeys.load_or_create(settings.data_dir, clock=clock)
     tokens = AccessTokens.from_settings(settings, keys, clock=clock)
-    sealer = SessionKeySealer(settings.load_session_key_encryption_key())
+    secret = settings.load_session_key_encryption_key()
+    sealer = SessionKeySealer(secret)
+    successors = RefreshSuccessors(secret)
     # ...then the connections, closed again if start-up fails half-way.
     owns_store, owns_cache = store is None, cache is None
     if store is None:
@@ -84,10 +86,12 @@ async def build_service(
         limiter=RateLimiter(cache, clock=clock),
         policy=ServicePolicy(
             refresh_token_ttl=settings.refresh_token_ttl,
+            refresh_reuse_grace=settings.refresh_reuse_grace,
             login_rate_limit_per_ip=settings.login_rate_limit_per_ip,
             login_rate_limit_per_app=settings.login_rate_limit_per_app,
         ),
         clock=clock,
         owns_cache=owns_cache,
         revocation_sync=sync,
+        successors=successors,
     )

@@ -38,7 +38,13 @@ from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.records import RotateOutcome, SessionRecord, User, new_id
 from wxlogin.store.repository import Store
-from wxlogin.tokens import AccessClaims, AccessTokens, SigningKeys, hash_refresh_token
+from wxlogin.tokens import (
+    AccessClaims,
+    AccessTokens,
+    RefreshSuccessors,
+    SigningKeys,
+    hash_refresh_token,
+)
 from wxlogin.wechat import WeChatClient
 from wxlogin.wechat.protocol import ANONYMOUS_AVATAR, ANONYMOUS_NICKNAME
 
@@ -67,6 +73,7 @@ class ServicePolicy:
     """The knobs the service reads from ``Settings`` (whose defaults are the only defaults)."""
 
     refresh_token_ttl: int
+    refresh_reuse_grace: int
     login_rate_limit_per_ip: int
     login_rate_limit_per_app: int
 
@@ -88,6 +95,7 @@ class LoginService:
         clock: Callable[[], float] = time.time,
         owns_cache: bool = True,
         revocation_sync: RevocationSync | None = None,
+        successors: RefreshSuccessors,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -102,6 +110,7 @@ class LoginService:
         self._clock = clock
         self._owns_cache = owns_cache
         self.revocation_sync = revocation_sync
+        self._successors = successors
 
     def __repr__(self) -> str:
         return f"LoginService(apps={sorted(self._wechat)!r})"
@@ -169,16 +178,19 @@ class LoginService:
         )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token. Presenting one already used revokes the whole session."""
+        """Rotate a refresh token. Presenting one already used revokes the whole session,
+        except within the grace window, while its successor is still current: then that same
+        successor is handed out again (a client retrying a refresh whose answer it lost)."""
         session_id = _session_id_of(refresh_token)
         now = self._now()
-        new_refresh = _new_refresh_token(session_id)
+        new_refresh = self._successors.successor(refresh_token, session_id)
         result = await self.store.rotate_refresh(
             session_id=session_id,
             presented_hash=hash_refresh_token(refresh_token),
             new_hash=hash_refresh_token(new_refresh),
             expires_at=now + timedelta(seconds=self._policy.refresh_token_ttl),
             now=now,
+            grace=timedelta(seconds=self._policy.refresh_reuse_grace),
         )
         if result.outcome is RotateOutcome.REUSED:
             await self._revocations.revoke(session_id)
@@ -188,7 +200,7 @@ class LoginService:
             raise SessionRevoked()
         if result.outcome is RotateOutcome.EXPIRED:
             raise TokenExpired("the refresh token has expired; log in again")
-        if result.outcome is not RotateOutcome.ROTATED or result.session is None:
+        if result.outcome not in _ROTATED or result.session is None:
             raise InvalidToken("unknown refresh token")
         issued = self.tokens.issue(
             user_id=result.session.user_id, session_id=session_id, appid=result.session.appid
@@ -345,6 +357,10 @@ class LoginService:
         await self.store.aclose()
         if self._owns_cache:
             await self._cache.aclose()
+
+
+# A refresh that hands out a valid successor: a rotation, or a replay within the grace window.
+_ROTATED = frozenset({RotateOutcome.ROTATED, RotateOutcome.REPLAYED})
 
 
 def _real(value: object, placeholder: str) -> str | None:

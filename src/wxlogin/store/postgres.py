@@ -60,7 +60,7 @@ _LOGIN_BATCH: Final = (
 )
 _ROTATE_BATCH: Final = (
     "SELECT * FROM wxlogin_rotate_batch($1::text[], $2::bytea[], $3::bytea[], "
-    "$4::timestamptz[], $5::timestamptz[])"
+    "$4::timestamptz[], $5::timestamptz[], $6::float8[])"
 )
 _REVOKE_BATCH: Final = (
     "UPDATE sessions SET revoked_at = v.at, revoked_reason = v.reason "
@@ -233,6 +233,7 @@ class PostgresBackend:
                 [u.new_hash for u in units],
                 [u.expires_at for u in units],
                 [u.now for u in units],
+                [u.grace.total_seconds() for u in units],
             )
         )
         self._stats.batch_done(len(units))

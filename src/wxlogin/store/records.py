@@ -80,6 +80,9 @@ class RotateOutcome(enum.Enum):
     """What ``Store.rotate_refresh`` did with a presented refresh token."""
 
     ROTATED = "rotated"  # the current token: swapped for the new one
+    # A token rotated a moment ago (within the grace window), presented again while its
+    # successor is still the current one: nothing changes, the same successor is valid.
+    REPLAYED = "replayed"
     REUSED = "reused"  # an earlier token of this session: the session is now revoked
     REVOKED = "revoked"  # the session was already revoked
     EXPIRED = "expired"  # the session has expired

@@ -13,7 +13,7 @@ datetime) from the caller.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from wxlogin.store import identities, migrate, sessions, users
@@ -196,11 +196,13 @@ class Store:
         new_hash: bytes,
         expires_at: datetime,
         now: datetime,
+        grace: timedelta = timedelta(0),
     ) -> RotateResult:
         """Swap the session's refresh token for a new one, detecting reuse of an old one.
 
-        A refresh token is good exactly once: presenting an earlier one revokes the session
-        (``REUSED``); see ``sessions.rotate``.
+        A refresh token is good once: presenting an earlier one revokes the session
+        (``REUSED``) — unless it was spent less than ``grace`` ago and ``new_hash``, its
+        successor, is still the current token (``REPLAYED``); see ``sessions.rotate``.
         """
         params = RotateParams(
             session_id=session_id,
@@ -208,6 +210,7 @@ class Store:
             new_hash=new_hash,
             expires_at=_aware(expires_at, "expires_at"),
             now=_aware(now, "now"),
+            grace=grace,
         )
         return await self._backend.rotate(params)
 

@@ -8,7 +8,7 @@ one place the outcome of a rotation is decided from what the database said.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from wxlogin.store.records import RotateOutcome, RotateResult, SessionRecord
@@ -33,9 +33,14 @@ REFRESH_REUSED: Final = "refresh_reused"
 class RotateParams:
     session_id: str
     presented_hash: bytes = field(repr=False)
+    # The presented token's successor. The service derives it from the presented token, so
+    # the same token always has the same successor (which is what makes a replay answerable).
     new_hash: bytes = field(repr=False)
     expires_at: datetime
     now: datetime
+    # A spent token presented again less than this long after it was spent gets REPLAYED
+    # (while its successor is still current); later, or with 0, it revokes the session.
+    grace: timedelta = timedelta(0)
 
 
 def session_record(tx: Tx, row: Row, session_key_enc: bytes | None = None) -> SessionRecord:
@@ -63,8 +68,9 @@ async def rotate(tx: Tx, p: RotateParams) -> RotateResult:
     """Swap the session's refresh token for a new one, detecting reuse of an old one.
 
     The swap is a compare-and-set on the current hash, so of two concurrent rotations with
-    the same token exactly one wins; the other then finds the token among the used ones and
-    revokes the session (``REUSED``): a refresh token is good exactly once.
+    the same token exactly one wins; the other then finds the token among the used ones. Within
+    the grace window, while the winner's successor is still current, it gets that successor too
+    (``REPLAYED``); otherwise it revokes the session (``REUSED``).
     """
     swapped = await tx.one(
         tx.sql.swap_refresh,
@@ -85,8 +91,15 @@ async def rotate(tx: Tx, p: RotateParams) -> RotateResult:
         return RotateResult(RotateOutcome.REVOKED, session_record(tx, current))
     if tx.time(current["expires_at"]) <= p.now:
         return RotateResult(RotateOutcome.EXPIRED, session_record(tx, current))
-    if await tx.one(tx.sql.used_refresh, p.presented_hash, p.session_id) is None:
+    used = await tx.one(tx.sql.used_refresh, p.presented_hash, p.session_id)
+    if used is None:
         return RotateResult(RotateOutcome.UNKNOWN, None)
+    if (
+        current["refresh_hash"] == p.new_hash
+        and p.grace > timedelta(0)
+        and tx.time(used["used_at"]) > p.now - p.grace
+    ):
+        return RotateResult(RotateOutcome.REPLAYED, session_record(tx, current))
     revoked = await tx.one(tx.sql.revoke_reused, p.now, REFRESH_REUSED, p.session_id)
     assert revoked is not None  # the row was there a statement ago, in this transaction
     return RotateResult(RotateOutcome.REUSED, session_record(tx, revoked))

@@ -119,7 +119,7 @@ class Statements:
         "ON identities.appid = sessions.appid AND identities.openid = sessions.openid "
         "WHERE sessions.id = ?"
     )
-    session_by_id: str = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+    session_by_id: str = f"SELECT {SESSION_COLUMNS}, refresh_hash FROM sessions WHERE id = ?"
     # Compare-and-set on the current hash: of two rotations with one token, one wins.
     swap_refresh: str = (
         "UPDATE sessions SET refresh_hash = ?, last_used_at = ?, expires_at = ? "
@@ -130,7 +130,8 @@ class Statements:
         "INSERT INTO used_refresh_tokens (token_hash, session_id, used_at) VALUES (?, ?, ?)"
     )
     used_refresh: str = (
-        "SELECT session_id FROM used_refresh_tokens WHERE token_hash = ? AND session_id = ?"
+        "SELECT session_id, used_at FROM used_refresh_tokens "
+        "WHERE token_hash = ? AND session_id = ?"
     )
     revoke_reused: str = (
         "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?), "
