@@ -36,6 +36,22 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       waiter.resolve();
     }
   }
+  /** @type {{path: string, stage: 'send' | 'answer', arrived: () => void, released: Promise<void>}[]} */
+  const holds = [];
+  /**
+   * Hold a call back if a test asked for it: before it is sent, or after the server answered
+   * and before the callback runs (a slow phone network, deterministically).
+   *
+   * @param {string} path
+   * @param {'send' | 'answer'} stage
+   */
+  async function heldBack(path, stage) {
+    const index = holds.findIndex((hold) => hold.path === path && hold.stage === stage);
+    if (index < 0) return;
+    const [hold] = holds.splice(index, 1);
+    hold.arrived();
+    await hold.released;
+  }
   const fake = {
     calls,
     storage,
@@ -94,10 +110,12 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
         }
         const record = { api: 'request', method, path: new URL(url).pathname, statusCode: null };
         recordCall(record);
+        await heldBack(record.path, 'send');
         const response = await send(url, { method, headers: header, body }, options.timeout, controller, 'request');
         if ('errMsg' in response) return fail(response.errMsg);
         record.statusCode = response.status;
         const text = await response.text();
+        await heldBack(record.path, 'answer');
         return ok({
           data: options.dataType === 'json' || options.dataType === undefined ? jsonOrText(text) : text,
           statusCode: response.status,
@@ -150,6 +168,29 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
     /** @param {string} key */
     removeStorageSync(key) {
       storage.delete(key);
+    },
+
+    /**
+     * Hold the next request() to `path`, at `stage`: 'send' (not sent yet) or 'answer' (the
+     * server has answered, the callback has not run). `arrived` resolves when the call gets
+     * there; it goes on after `release()`.
+     *
+     * @param {string} path
+     * @param {'send' | 'answer'} [stage]
+     */
+    holdNext(path, stage = 'answer') {
+      /** @type {() => void} */
+      let arrived = () => {};
+      /** @type {() => void} */
+      let release = () => {};
+      const arrivedPromise = new Promise((resolve) => {
+        arrived = () => resolve(undefined);
+      });
+      const released = new Promise((resolve) => {
+        release = () => resolve(undefined);
+      });
+      holds.push({ path, stage, arrived, released });
+      return { arrived: arrivedPromise, release };
     },
 
     /**

@@ -74,6 +74,31 @@ test('10 concurrent 401s → exactly one /auth/refresh, no login, and the sessio
   assert.equal(wx.count('/auth/login'), 0);
 });
 
+test('a 401 that arrives after another caller\'s refresh is retried with the new token, not refreshed again', async () => {
+  const { auth, wx, user } = await relaunchWithRefusedToken();
+  const late = wx.holdNext('/me', 'answer');
+
+  const slow = auth.request({ url: '/me' }); // its 401 is held back on the way
+  await late.arrived;
+  const fast = await auth.request({ url: '/me' }); // 401 → the refresh → 200
+  assert.equal(fast.statusCode, 200);
+  assert.equal(wx.count('/auth/refresh'), 1);
+  late.release(); // now the first caller learns of its 401, after the refresh
+
+  assert.equal((await slow).data.id, user.id);
+  assert.equal(wx.count('/auth/refresh'), 1); // a second one would have spent a rotated token
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/me', 401],
+      ['/me', 401],
+      ['/auth/refresh', 200],
+      ['/me', 200],
+      ['/me', 200],
+    ],
+  );
+});
+
 test('the token is refreshed before it expires (the SDK clock moved), without a 401', async () => {
   const clock = manualClock();
   const { auth, wx } = newClient(servers, { now: clock.now });
@@ -175,20 +200,55 @@ test('a refresh that fails on the network leaves no stuck flag: the next call re
   assert.equal(wx.count('/auth/login'), 1);
 });
 
-test('logout while a refresh is out: the refresh does not bring the session back', async () => {
+test('logout while a refresh is out: the refresh answered 200 does not bring the session back', async () => {
   const clock = manualClock();
   const { auth, wx } = newClient(servers, { now: clock.now });
   await auth.login();
   clock.advance(storedSession(wx.storage).value.expires_at - clock.now() + 1);
+  const refresh = wx.holdNext('/auth/refresh', 'answer');
 
-  const refreshSent = wx.whenSent('/auth/refresh');
   const outcome = auth.request({ url: '/me' }).catch((/** @type {any} */ e) => e);
-  await refreshSent;
+  await refresh.arrived; // the server rotated the tokens; the SDK has not heard yet
   await auth.logout();
+  refresh.release();
   const error = await outcome;
 
   assert.ok(error instanceof NotLoggedInError, String(error));
   assert.equal(auth.isLoggedIn(), false);
   assert.equal(wx.storage.size, 0);
-  assert.equal(wx.count('/auth/login'), 1); // only the first one: no login behind the user's back
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/auth/login', 200],
+      ['/auth/refresh', 200],
+      ['/auth/logout', 204],
+    ],
+  );
+});
+
+test('logout while a refresh is out: the refresh refused 401 does not log the user back in', async () => {
+  const clock = manualClock();
+  const { auth, wx } = newClient(servers, { now: clock.now });
+  await auth.login();
+  clock.advance(storedSession(wx.storage).value.expires_at - clock.now() + 1);
+  const refresh = wx.holdNext('/auth/refresh', 'send');
+
+  const outcome = auth.request({ url: '/me' }).catch((/** @type {any} */ e) => e);
+  await refresh.arrived; // the refresh is about to go out
+  await auth.logout(); // the server revokes the session first
+  refresh.release();
+  const error = await outcome;
+
+  assert.ok(error instanceof NotLoggedInError, String(error));
+  assert.equal(auth.isLoggedIn(), false);
+  assert.equal(wx.storage.size, 0);
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/auth/login', 200],
+      ['/auth/refresh', 401], // recorded when it was sent, answered after the logout
+      ['/auth/logout', 204],
+    ],
+  );
+  assert.equal(wx.loginCalls, 1); // no login behind the user's back
 });
