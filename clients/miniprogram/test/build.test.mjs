@@ -4,13 +4,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import * as esm from '../src/index.mjs';
 import { build } from '../scripts/build-cjs.mjs';
 import { createFakeWx } from './fake-wx.mjs';
-import { newUserName, useServers } from './support.mjs';
+import { newUserName, test, useServers } from './support.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);

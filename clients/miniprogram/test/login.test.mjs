@@ -1,12 +1,11 @@
 // Logging in: first and returning logins, one login for many callers, fresh codes only.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { ErrorKind, NetworkError, ServerError, WxApiError, createAuth } from '../src/index.mjs';
 import { createFakeWx } from './fake-wx.mjs';
 import { simulatorCodes, simulatorControl } from './harness.mjs';
-import { http, newClient, newUserName, storedSession, useServers } from './support.mjs';
+import { http, newClient, newUserName, storedSession, test, useServers } from './support.mjs';
 
 const servers = useServers();
 

@@ -2,10 +2,9 @@
 // one refresh for many callers, a new login when the session is gone.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { ErrorKind, NetworkError, NotLoggedInError } from '../src/index.mjs';
-import { http, manualClock, newClient, storedSession, useServers } from './support.mjs';
+import { http, manualClock, newClient, storedSession, test, useServers } from './support.mjs';
 
 const servers = useServers();
 

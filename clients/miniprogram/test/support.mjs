@@ -1,11 +1,24 @@
 // What every test file shares: the real servers, and SDK clients on fake wx / uni objects.
 
 import { randomUUID } from 'node:crypto';
-import { after, before } from 'node:test';
+import { after, before, test as nodeTest } from 'node:test';
 
 import { createAuth } from '../src/index.mjs';
 import { createFakeWx } from './fake-wx.mjs';
 import { startServers } from './harness.mjs';
+
+/** A test that fails after 60 s instead of hanging the run (node 20 has no --test-timeout). */
+const TEST_TIMEOUT_MS = 60_000;
+
+/**
+ * node:test's test(), with a timeout.
+ *
+ * @param {string} name
+ * @param {(t: import('node:test').TestContext) => unknown} fn
+ */
+export function test(name, fn) {
+  return nodeTest(name, { timeout: TEST_TIMEOUT_MS }, fn);
+}
 
 /**
  * Start the servers before the file's tests and stop them after.

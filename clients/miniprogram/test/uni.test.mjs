@@ -1,12 +1,11 @@
 // The same SDK on uni-app: uni.login({provider: 'weixin'}) and uni.request, callbacks only.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { UserDeniedError, createAuth } from '../src/index.mjs';
 import { createFakeWx } from './fake-wx.mjs';
 import { simulatorControl } from './harness.mjs';
-import { http, newClient, newUserName, storedSession, useServers } from './support.mjs';
+import { http, newClient, newUserName, storedSession, test, useServers } from './support.mjs';
 
 const servers = useServers();
 
