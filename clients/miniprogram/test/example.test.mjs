@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 
 import { createFakeWx } from './fake-wx.mjs';
@@ -172,4 +172,27 @@ test('the example page: nickname from the form', async (t) => {
   assert.equal(page.data.status, '昵称已保存 · nickname saved');
   assert.equal(page.data.user.nickname, '小明');
   page.onUnload();
+});
+
+test('the uni-app example\'s auth module: the ES module on the global uni, provider weixin', async () => {
+  const source = readFileSync(join(here, '..', '..', '..', 'examples', 'uniapp', 'src', 'auth.js'), 'utf8');
+  assert.match(source, /from 'wxlogin-miniprogram'/);
+  // Resolve the package name as uni-app's bundler would (exports.import → src/index.mjs) and
+  // point baseUrl at the test server; the rest of the module runs as written.
+  const sdk = pathToFileURL(join(here, '..', 'src', 'index.mjs')).href;
+  const runnable = source
+    .replace(/from 'wxlogin-miniprogram'/, `from '${sdk}'`)
+    .replace(/baseUrl: '[^']*'/, `baseUrl: '${servers.apiUrl}'`);
+  const file = join(mkdtempSync(join(tmpdir(), 'wxlogin-uniapp-')), 'auth.mjs');
+  writeFileSync(file, runnable);
+  const uni = createFakeWx({ simUrl: servers.simUrl, appid: servers.appid, user: newUserName('uniapp'), platform: 'uni' });
+  /** @type {any} */ (globalThis).uni = uni;
+  try {
+    const { auth } = await import(pathToFileURL(file).href);
+    const answers = await Promise.all([auth.ensureLogin(), auth.request({ url: '/me' })]);
+    assert.equal(answers[1].data.id, answers[0].id);
+    assert.equal(uni.count('/auth/login'), 1);
+  } finally {
+    delete (/** @type {any} */ (globalThis).uni);
+  }
 });

@@ -6,6 +6,7 @@
 // WXLOGIN_PYTHON overrides it.
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export const APPID = 'wx1234567890abcdef';
-const SECRET = 'sdk-test-secret-0123456789';
+// The simulator's stand-in for the AppSecret, made up per run: no secret is written down in
+// clients/ (tests/test_client_code_secrets.py scans for them).
+const simulatorSecret = randomBytes(16).toString('hex');
 // A fixed key for the session_key encryption at rest (base64 of 32 bytes); test data only.
 const SESSION_KEY_ENCRYPTION_KEY = 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
 const START_TIMEOUT_MS = 60_000;
@@ -127,7 +130,7 @@ export async function startServers(options = {}) {
   const env = {
     ...baseEnv,
     PYTHONUNBUFFERED: '1',
-    WXLOGIN_APPS: `${APPID}:${SECRET}`,
+    WXLOGIN_APPS: `${APPID}:${simulatorSecret}`,
     WXLOGIN_DATA_DIR: join(dir, 'data'),
     WXLOGIN_WECHAT_BASE_URL: simUrl,
     WXLOGIN_PUBLIC_URL: apiUrl,
@@ -136,7 +139,7 @@ export async function startServers(options = {}) {
     WXLOGIN_LOGIN_RATE_LIMIT_PER_APP: '0',
     ...options.env,
   };
-  const simulator = start('simulate', ['simulate', '--port', String(simPort), '--app', `${APPID}:${SECRET}`], env, dir);
+  const simulator = start('simulate', ['simulate', '--port', String(simPort), '--app', `${APPID}:${simulatorSecret}`], env, dir);
   const service = start('serve', ['serve', '--port', String(apiPort), '--workers', '1'], env, dir);
   const processes = [simulator, service];
   try {
