@@ -46,35 +46,38 @@ function platformOf(name, api) {
     login: () => login(name, host),
     request: (options) =>
       new Promise((resolve, reject) => {
-        host.request({
-          url: options.url,
-          method: options.method,
-          data: options.data,
-          header: options.header,
-          timeout: options.timeout,
-          dataType: 'json',
-          success: (/** @type {any} */ res) =>
-            resolve({
-              statusCode: res.statusCode,
-              data: res.data,
-              header: res.header || {},
-            }),
-          fail: (/** @type {any} */ err) => reject(new NetworkError(errMsgOf(err, 'request:fail'))),
-        });
+        host.request(
+          defined({
+            url: options.url,
+            method: options.method,
+            data: options.data,
+            header: options.header,
+            timeout: options.timeout,
+            dataType: 'json',
+            success: (/** @type {any} */ res) =>
+              resolve({
+                statusCode: res.statusCode,
+                data: res.data,
+                header: res.header || {},
+              }),
+            fail: (/** @type {any} */ err) => reject(new NetworkError(errMsgOf(err, 'request:fail'))),
+          }),
+        );
       }),
     uploadFile: (options) =>
       new Promise((resolve, reject) => {
-        host.uploadFile({
-          url: options.url,
-          filePath: options.filePath,
-          name: options.name,
-          formData: options.formData,
-          header: options.header,
-          timeout: options.timeout,
-          success: (/** @type {any} */ res) => resolve({ statusCode: res.statusCode, data: res.data }),
-          fail: (/** @type {any} */ err) =>
-            reject(new NetworkError(errMsgOf(err, 'uploadFile:fail'))),
-        });
+        host.uploadFile(
+          defined({
+            url: options.url,
+            filePath: options.filePath,
+            name: options.name,
+            formData: options.formData,
+            header: options.header,
+            timeout: options.timeout,
+            success: (/** @type {any} */ res) => resolve({ statusCode: res.statusCode, data: res.data }),
+            fail: (/** @type {any} */ err) => reject(new NetworkError(errMsgOf(err, 'uploadFile:fail'))),
+          }),
+        );
       }),
     readStorage(key) {
       let value;
@@ -137,6 +140,22 @@ function globalApi(name) {
   /* global wx, uni */
   if (name === 'wx') return typeof wx === 'undefined' ? undefined : wx;
   return typeof uni === 'undefined' ? undefined : uni;
+}
+
+/**
+ * The options without the keys left undefined: the base library checks parameter types and
+ * complains about an undefined `timeout` or `data`.
+ *
+ * @param {Record<string, any>} options
+ * @returns {Record<string, any>}
+ */
+function defined(options) {
+  /** @type {Record<string, any>} */
+  const result = {};
+  Object.keys(options).forEach((key) => {
+    if (options[key] !== undefined) result[key] = options[key];
+  });
+  return result;
 }
 
 /**

@@ -63,6 +63,8 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
     offline: false,
     /** @type {string | null} when set, login() fails with this errMsg */
     loginFailure: null,
+    /** @type {string[]} what DevTools would print as parameter warnings */
+    warnings: [],
 
     /** @param {any} options */
     login(options) {
@@ -87,6 +89,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
 
     /** @param {any} options */
     request(options) {
+      checkParameters('request', options);
       const controller = new AbortController();
       settle(options, async () => {
         const method = String(options.method || 'GET').toUpperCase();
@@ -129,6 +132,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
 
     /** @param {any} options */
     uploadFile(options) {
+      checkParameters('uploadFile', options);
       const controller = new AbortController();
       settle(options, async () => {
         let bytes;
@@ -208,6 +212,22 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       return calls.filter((call) => call.path === path && call.method === method).length;
     },
   };
+
+  /**
+   * The base library checks each parameter's type and warns about a wrong one (an undefined
+   * `timeout` included); the fake records those warnings for the tests to see.
+   *
+   * @param {string} api
+   * @param {Record<string, any>} options
+   */
+  function checkParameters(api, options) {
+    const types = { url: 'string', method: 'string', header: 'object', timeout: 'number', dataType: 'string', filePath: 'string', name: 'string', formData: 'object' };
+    for (const [key, type] of Object.entries(types)) {
+      if (key in options && typeof options[key] !== type) {
+        fake.warnings.push(`${api}:fail parameter error: parameter.${key} should be ${type} instead of ${typeof options[key]}`);
+      }
+    }
+  }
 
   /**
    * @param {string} url

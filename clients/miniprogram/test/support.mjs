@@ -1,11 +1,14 @@
 // What every test file shares: the real servers, and SDK clients on fake wx / uni objects.
 
 import { randomUUID } from 'node:crypto';
-import { after, before, test as nodeTest } from 'node:test';
+import { after, afterEach, before, test as nodeTest } from 'node:test';
 
 import { createAuth } from '../src/index.mjs';
 import { createFakeWx } from './fake-wx.mjs';
 import { startServers } from './harness.mjs';
+
+/** @type {ReturnType<typeof createFakeWx>[]} the fakes made by the running test */
+const fakes = [];
 
 /** A test that fails after 60 s instead of hanging the run (node 20 has no --test-timeout). */
 const TEST_TIMEOUT_MS = 60_000;
@@ -34,6 +37,11 @@ export function useServers(options) {
   });
   after(async () => {
     await servers?.stop();
+  });
+  afterEach(() => {
+    // Every fake wx a test made: the SDK passed wx.request / wx.uploadFile well-typed options.
+    const warnings = fakes.splice(0).flatMap((fake) => fake.warnings);
+    if (warnings.length) throw new Error(`the SDK sent badly typed parameters:\n${warnings.join('\n')}`);
   });
   const running = () => {
     if (!servers) throw new Error('the servers are not running');
@@ -80,6 +88,7 @@ export function newClient(servers, options = {}) {
   const user = options.user ?? newUserName();
   const platform = options.platform ?? 'wx';
   const wx = createFakeWx({ simUrl: servers.simUrl, appid: servers.appid, user, platform, storage: options.storage });
+  fakes.push(wx);
   const auth = createAuth({
     baseUrl: options.baseUrl ?? servers.apiUrl,
     appid: options.appid,
