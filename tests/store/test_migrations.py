@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wxlogin.store import migrate as migrations
 from wxlogin.store.repository import Store
 from wxlogin.store.tables import metadata
+from wxlogin.store.target import parse_target
 
 
 async def test_migrated_schema_matches_tables(store: Store, db: AsyncEngine) -> None:
@@ -106,3 +110,46 @@ def test_alembic_command_line_tool_works_with_the_env(tmp_path: Path) -> None:
         check=True,
     )
     assert migrations.head_revision() in current.stdout
+
+
+def test_several_processes_migrating_a_fresh_database_at_once(database_url: str) -> None:
+    """Workers of several machines (or a restart storm) all run `db upgrade` on one new
+    database: one migrates, the others wait and find it done; none fails.
+
+    On SQLite the switch of a fresh file to WAL needs a lock. The test holds an exclusive lock
+    on a fresh (rollback-journal) file while the processes start, so each of them meets a
+    locked database: they must wait for it (still running after 3 s), not fail "database is
+    locked".
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXLOGIN_")}
+    env["WXLOGIN_DATABASE_URL"] = database_url
+    target = parse_target(database_url)
+    blocker = None
+    if target.backend == "sqlite":
+        blocker = sqlite3.connect(target.sqlite_path, isolation_level=None)
+        blocker.execute("CREATE TABLE fresh_file_marker (x)")  # a real, non-WAL file
+        blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "wxlogin.cli", "db", "upgrade"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        if blocker is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                processes[0].wait(timeout=3)
+            gave_up = [p.returncode for p in processes if p.poll() is not None]
+            assert not gave_up, "a migrator gave up on the locked database instead of waiting"
+    finally:
+        if blocker is not None:
+            blocker.execute("COMMIT")
+            blocker.close()
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert migrations.head_revision() in out

@@ -13,9 +13,12 @@ lock make the second migrator wait and then find the work done.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -25,7 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -53,6 +56,7 @@ _MIGRATION_LOCK_KEY: Final = 0x77786C6F67696E  # "wxlogin"
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
 PG_CONNECT_TIMEOUT: Final = 5.0
 _ALEMBIC = threading.Lock()
+T = TypeVar("T")
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -101,10 +105,12 @@ def sqlite_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module (it would defer it, and skip it for DDL).
         dbapi_connection.isolation_level = None
+        # busy_timeout first: switching a fresh file to WAL takes a lock, and several
+        # processes migrating at once must wait for it rather than fail "database is locked".
         for pragma in (
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "foreign_keys=ON",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
@@ -162,21 +168,45 @@ async def read_revision(target: DatabaseTarget) -> str | None:
 
 
 def _sqlite_upgrade(url: str) -> None:
-    engine = sqlite_engine(url)
-    try:
-        with _ALEMBIC, engine.begin() as conn:
-            upgrade(conn)
-    finally:
-        engine.dispose()
+    def attempt() -> None:
+        engine = sqlite_engine(url)
+        try:
+            with _ALEMBIC, engine.begin() as conn:
+                upgrade(conn)
+        finally:
+            engine.dispose()
+
+    _while_locked(attempt)
 
 
 def _sqlite_revision(url: str) -> str | None:
-    engine = sqlite_engine(url)
-    try:
-        with engine.connect() as conn:
-            return current_revision(conn)
-    finally:
-        engine.dispose()
+    def attempt() -> str | None:
+        engine = sqlite_engine(url)
+        try:
+            with engine.connect() as conn:
+                return current_revision(conn)
+        finally:
+            engine.dispose()
+
+    return _while_locked(attempt)
+
+
+def _while_locked(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` again while another process holds SQLite's locks.
+
+    The busy timeout covers most waits, but not all: when two connections would each wait for
+    the other (one switching a fresh file to WAL while another reads it), SQLite answers
+    "database is locked" at once rather than deadlock. Starting over is then the fix.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return attempt()
+        except OperationalError as error:
+            text = str(error.orig).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+        time.sleep(random.uniform(0.02, 0.1))  # noqa: S311 - jitter, not a secret
 
 
 def _mapped(error: BaseException, target: DatabaseTarget) -> WxLoginError:

@@ -164,25 +164,35 @@ class SqliteBackend:
     async def revoke_session(self, session_id: str, reason: str, now: datetime) -> bool:
         return await self.write(lambda tx: sessions.revoke_session(tx, session_id, reason, now))
 
-    def _open_writer(self) -> sqlite3.Connection:
+    async def _writer_connection(self) -> sqlite3.Connection:
         if self._writer is None:
-            conn = self._connect(busy_timeout_ms=0)  # the event loop never sleeps on a lock
+            # Opened once, on a worker thread: setting WAL on a fresh file may wait for a lock
+            # (another process migrating it, say), and the event loop must not wait with it.
+            self._writer = await asyncio.to_thread(self._open_writer)
+            self._start_checkpoints()
+        return self._writer
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = self._connect(busy_timeout_ms=LOCK_WAIT_MS)
+        try:
             for pragma in (
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
                 "wal_autocheckpoint=0",  # the checkpoint thread does it, off the commit path
                 f"journal_size_limit={WAL_SIZE_LIMIT}",
+                "busy_timeout=0",  # from now on the event loop never sleeps on a lock
             ):
                 conn.execute(f"PRAGMA {pragma}")
-            self._writer = conn
-            self._start_checkpoints()
-        return self._writer
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def _commit(self, batch: Sequence[Work[Any]]) -> list[Any]:
         """One transaction for the whole batch; an outcome (value or error) per unit."""
         try:
-            conn = self._open_writer()
+            conn = await self._writer_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
