@@ -21,9 +21,11 @@ import { basename } from 'node:path';
 const WX_REQUEST_METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'];
 
 /**
- * @param {{simUrl: string, appid: string, user: string, platform?: 'wx' | 'uni', storage?: Map<string, string>}} options
+ * @param {{simUrl: string, appid: string, user: string, platform?: 'wx' | 'uni', storage?: Map<string, string>, browserMethods?: boolean}} options
+ *   browserMethods: send any HTTP method, PATCH included, like a browser stand-in for wx
+ *   (/demo's shim) and unlike wx.request
  */
-export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = new Map() }) {
+export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = new Map(), browserMethods = false }) {
   /** @type {{api: string, method: string, path: string, statusCode: number | null}[]} */
   const calls = [];
   /** @type {{path: string, resolve: () => void}[]} */
@@ -94,7 +96,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       settle(options, async () => {
         const method = String(options.method || 'GET').toUpperCase();
         // wx.request's documented methods; PATCH among others is refused before any I/O.
-        if (!WX_REQUEST_METHODS.includes(method)) return fail('request:fail method is invalid');
+        if (!browserMethods && !WX_REQUEST_METHODS.includes(method)) return fail('request:fail method is invalid');
         // wx sends JSON unless told otherwise.
         const header = { ...options.header };
         if (!contentType(header)) header['content-type'] = 'application/json';
