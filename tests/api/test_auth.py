@@ -418,3 +418,26 @@ async def test_a_forged_forwarded_for_header_does_not_dodge_the_ip_limit(
         )
         statuses.append(response.status_code)
     assert statuses == [200, 200, 429, 429]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"openid":"oAAAAAAAAAAAAAAAAAAAAAAAAAAA","session_key":"ключ-не-ascii-сессии=="}',
+        '{"openid":"oAAAAAAAAAAAAAAAAAAAAAAAAAAA","session_key":"tiihtNczf5v6AKRyjwEUhQ==",'
+        '"unionid":{"nested":"object"}}',
+        '{"openid":"' + "o" * 100_000 + '","session_key":"tiihtNczf5v6AKRyjwEUhQ=="}',
+        '{"errcode":true,"errmsg":"x"}',
+    ],
+)
+async def test_a_malformed_wechat_answer_is_a_502_and_stores_nothing(
+    wx: Harness, answer: str
+) -> None:
+    wx.sim.add_fault("/sns/jscode2session", body=answer)
+    code = wx.sim.login(APPID, "alice")
+    response = await wx.http.post("/auth/login", json={"code": code, "appid": APPID})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "bad_upstream_response"
+    assert "wechat_errcode" not in error  # never `true` where the schema says integer
+    assert await wx.service.store.list_users() == []

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -53,6 +54,8 @@ __all__ = ["TokenEndpoint", "WeChatClient"]
 _log = logging.getLogger("wxlogin.wechat")
 
 TokenEndpoint = Literal["stable", "plain"]
+# An access_token lives 7200 s; an answer claiming more than a day is not WeChat's.
+_MAX_TOKEN_LIFETIME = 86_400
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -167,9 +170,9 @@ class WeChatClient:
             retry=_Retry.UNSENT_ONLY,
         )
         return Session(
-            openid=_required_str(data, "openid"),
-            session_key=_required_str(data, "session_key"),
-            unionid=data.get("unionid") or None,
+            openid=_shaped(data, "openid", wx.ANSWER_ID_RE),
+            session_key=_shaped(data, "session_key", wx.ANSWER_SESSION_KEY_RE),
+            unionid=_optional_shaped(data, "unionid", wx.ANSWER_ID_RE),
         )
 
     # ------------------------------------------------------------------ access_token
@@ -208,9 +211,9 @@ class WeChatClient:
                 },
                 retry=_Retry.UNSENT_ONLY,
             )
-        token = _required_str(data, "access_token")
+        token = _shaped(data, "access_token", wx.ANSWER_ACCESS_TOKEN_RE)
         expires_in = data.get("expires_in")
-        if not isinstance(expires_in, int) or expires_in <= 0:
+        if type(expires_in) is not int or not 0 < expires_in <= _MAX_TOKEN_LIFETIME:
             raise BadUpstreamResponse("the token response has no valid expires_in")
         return token, expires_in
 
@@ -284,8 +287,8 @@ class WeChatClient:
             retry=_Retry.UNSENT_ONLY,
         )
         return SessionKeyReset(
-            openid=_required_str(data, "openid"),
-            session_key=_required_str(data, "session_key"),
+            openid=_shaped(data, "openid", wx.ANSWER_ID_RE),
+            session_key=_shaped(data, "session_key", wx.ANSWER_SESSION_KEY_RE),
         )
 
     # ------------------------------------------------------------------ phone / unionid
@@ -307,15 +310,22 @@ class WeChatClient:
         info = data.get("phone_info")
         if not isinstance(info, dict):
             raise BadUpstreamResponse("the phone response has no phone_info")
-        watermark = info.get("watermark") if isinstance(info.get("watermark"), dict) else {}
-        assert isinstance(watermark, dict)
+        watermark = info.get("watermark")
+        if not isinstance(watermark, dict):
+            watermark = {}
+        # Documented as a string and sent as one; tolerate a number all the same.
+        country = info.get("countryCode")
+        if type(country) is int:
+            country = str(country)
+        timestamp = watermark.get("timestamp", 0)
         return PhoneInfo(
-            phone_number=_required_str(info, "phoneNumber"),
-            pure_phone_number=_required_str(info, "purePhoneNumber"),
-            # Documented as a string and sent as one; tolerate a number all the same.
-            country_code=str(info.get("countryCode", "")),
-            watermark_appid=str(watermark.get("appid", "")),
-            watermark_timestamp=int(watermark.get("timestamp", 0) or 0),
+            phone_number=_shaped(info, "phoneNumber", wx.ANSWER_PHONE_RE),
+            pure_phone_number=_shaped(info, "purePhoneNumber", wx.ANSWER_PURE_PHONE_RE),
+            country_code=_shaped(
+                {"countryCode": country}, "countryCode", wx.ANSWER_COUNTRY_CODE_RE
+            ),
+            watermark_appid=_optional_shaped(watermark, "appid", wx.ANSWER_ID_RE) or "",
+            watermark_timestamp=timestamp if type(timestamp) is int else 0,
         )
 
     async def get_paid_unionid(
@@ -341,7 +351,7 @@ class WeChatClient:
         data = await self._call_with_token(
             "GET", wx.PAID_UNIONID, params=params, retry=_Retry.TRANSIENT
         )
-        return _required_str(data, "unionid")
+        return _shaped(data, "unionid", wx.ANSWER_ID_RE)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -399,10 +409,10 @@ class WeChatClient:
             ) from None
         if not isinstance(data, dict):
             raise BadUpstreamResponse("WeChat answered with JSON that is not an object")
-        errcode = data.get("errcode") or 0
+        errcode = data.get("errcode", 0)
+        if type(errcode) is not int:  # a bool is an int to isinstance, never to us
+            raise BadUpstreamResponse("WeChat answered with a non-numeric errcode")
         if errcode != 0:
-            if not isinstance(errcode, int):
-                raise BadUpstreamResponse("WeChat answered with a non-numeric errcode")
             raise error_for_errcode(
                 errcode, self._scrub(str(data.get("errmsg", ""))), overrides=errcodes
             )
@@ -424,11 +434,22 @@ def _session_signature(session_key: str) -> str:
     return hmac.new(session_key.encode("utf-8"), b"", hashlib.sha256).hexdigest()
 
 
-def _required_str(data: Mapping[str, Any], key: str) -> str:
+def _shaped(data: Mapping[str, Any], key: str, shape: re.Pattern[str]) -> str:
+    """``data[key]`` when it is a string of the expected shape; a bad answer otherwise (the
+    message names the field, never the value: it may be huge, or a secret)."""
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise BadUpstreamResponse(f"the WeChat response has no {key!r}")
+    if shape.fullmatch(value) is None:
+        raise BadUpstreamResponse(f"the WeChat response has a malformed {key!r}")
     return value
+
+
+def _optional_shaped(data: Mapping[str, Any], key: str, shape: re.Pattern[str]) -> str | None:
+    """As ``_shaped``, for a field WeChat may leave out (or send empty)."""
+    if data.get(key) in (None, ""):
+        return None
+    return _shaped(data, key, shape)
 
 
 def _backoff(attempt: int) -> float:

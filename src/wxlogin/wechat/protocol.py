@@ -115,6 +115,19 @@ PHONE_CODE_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 SESSION_KEY_LENGTH: Final = 24  # base64 of 16 bytes
 ACCESS_TOKEN_MAX_LENGTH: Final = 512
 
+# What the client accepts in WeChat's answers, which are untrusted input like any other. The
+# documented shapes, with room to grow where WeChat could change a length without notice (an
+# openid of 30 characters tomorrow must not lock every user out), never room for garbage: an
+# object, a number, a 100,000-character string, control characters, non-ASCII where a key
+# has to be ASCII.
+ANSWER_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")  # openid, unionid, appid
+ANSWER_SESSION_KEY_RE: Final = re.compile(r"[A-Za-z0-9+/]{22}==")  # base64 of 16 bytes
+# Printable ASCII, no spaces: nothing that could split a query string or a log line.
+ANSWER_ACCESS_TOKEN_RE: Final = re.compile(rf"[!-~]{{1,{ACCESS_TOKEN_MAX_LENGTH}}}")
+ANSWER_PHONE_RE: Final = re.compile(r"\+?[0-9][0-9 -]{2,31}")  # "13800138000", "+1 4155550100"
+ANSWER_PURE_PHONE_RE: Final = re.compile(r"[0-9]{3,20}")
+ANSWER_COUNTRY_CODE_RE: Final = re.compile(r"[0-9]{1,6}")
+
 # What wx.getUserInfo has returned since 2021/2022 instead of the real profile: a placeholder
 # that must never overwrite a nickname or avatar the user chose.
 ANONYMOUS_NICKNAME: Final = "微信用户"
