@@ -38,7 +38,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       waiter.resolve();
     }
   }
-  /** @type {{path: string, stage: 'send' | 'answer', arrived: () => void, released: Promise<void>}[]} */
+  /** @type {{path: string, stage: 'send' | 'answer', skip: number, arrived: () => void, released: Promise<void>}[]} */
   const holds = [];
   /**
    * Hold a call back if a test asked for it: before it is sent, or after the server answered
@@ -50,6 +50,10 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
   async function heldBack(path, stage) {
     const index = holds.findIndex((hold) => hold.path === path && hold.stage === stage);
     if (index < 0) return;
+    if (holds[index].skip > 0) {
+      holds[index].skip -= 1;
+      return;
+    }
     const [hold] = holds.splice(index, 1);
     hold.arrived();
     await hold.released;
@@ -183,8 +187,9 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
      *
      * @param {string} path
      * @param {'send' | 'answer'} [stage]
+     * @param {number} [skip] let this many calls to `path` through first
      */
-    holdNext(path, stage = 'answer') {
+    holdNext(path, stage = 'answer', skip = 0) {
       /** @type {() => void} */
       let arrived = () => {};
       /** @type {() => void} */
@@ -195,7 +200,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       const released = new Promise((resolve) => {
         release = () => resolve(undefined);
       });
-      holds.push({ path, stage, arrived, released });
+      holds.push({ path, stage, skip, arrived, released });
       return { arrived: arrivedPromise, release };
     },
 

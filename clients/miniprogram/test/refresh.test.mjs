@@ -173,6 +173,40 @@ test('a refresh token the server does not know (expired or forged): one new logi
   );
 });
 
+test('401 after the refresh, and again after a new login: NotLoggedInError, no third try', async () => {
+  const { auth, wx } = await relaunchWithRefusedToken();
+  const revokeStoredSession = async () => {
+    const { access_token: token } = storedSession(wx.storage).value;
+    assert.equal((await http(`${servers.apiUrl}/auth/logout`, { method: 'POST', token })).status, 204);
+  };
+  // The retry after the refresh, and the retry after the new login, each find their session
+  // revoked (another device logging out at the worst moments).
+  const afterRefresh = wx.holdNext('/me', 'send', 1);
+
+  const outcome = auth.request({ url: '/me' }).catch((/** @type {any} */ e) => e);
+  await afterRefresh.arrived;
+  await revokeStoredSession();
+  const afterLogin = wx.holdNext('/me', 'send');
+  afterRefresh.release();
+  await afterLogin.arrived;
+  await revokeStoredSession();
+  afterLogin.release();
+  const error = await outcome;
+
+  assert.ok(error instanceof NotLoggedInError, String(error));
+  assert.equal(error.cause.code, 'session_revoked');
+  assert.deepEqual(
+    wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/me', 401],
+      ['/auth/refresh', 200],
+      ['/me', 401],
+      ['/auth/login', 200],
+      ['/me', 401],
+    ],
+  );
+});
+
 test('a refresh that fails on the network leaves no stuck flag: the next call refreshes again', async () => {
   const clock = manualClock();
   const { auth, wx } = newClient(servers, { now: clock.now });
