@@ -188,8 +188,8 @@ function createAuth(options) {
       revokeQuietly(newSession(result.tokens, result.user, 0));
       throw new NotLoggedInError('logged out while a login was in flight');
     }
-    // A login that replaces a live session (an explicit login()) leaves that one to expire on
-    // the server: calls still out with its token get a 401 and retry with the new one.
+    // A login that replaces a live session (an explicit login()) drops that one's tokens; on
+    // the server it ends when they expire. Calls still out with its access token just finish.
     generations += 1;
     replaceSession(newSession(result.tokens, result.user, generations));
     emit({ type: 'login', user: result.user, newUser: result.newUser });
@@ -204,8 +204,8 @@ function createAuth(options) {
     const stillOurs = () => session !== null && session.generation === before.generation;
     if (!isSuccess(answer.statusCode)) {
       const error = serverErrorOf(answer.statusCode, body);
-      // 401: the refresh token is expired, revoked or reused, and the session with it.
-      if (answer.statusCode === 401 && stillOurs()) endSession('session_ended');
+      // The refresh token is expired, revoked, reused or refused outright: so is the session.
+      if (refreshTokenIsDead(answer.statusCode) && stillOurs()) endSession('session_ended');
       throw error;
     }
     const tokens = readTokens(body, answer.statusCode, 'refresh');
@@ -218,13 +218,14 @@ function createAuth(options) {
   });
 
   /**
-   * Whether the session is gone for good, so only a new login can help.
+   * Whether a failed refresh means the session is gone for good, so only a new login can help.
    *
    * @param {unknown} error
    */
   function sessionIsDead(error) {
     return (
-      error instanceof NotLoggedInError || (error instanceof ServerError && error.status === 401)
+      error instanceof NotLoggedInError ||
+      (error instanceof ServerError && refreshTokenIsDead(error.status))
     );
   }
 
@@ -551,6 +552,17 @@ function createAuth(options) {
       return session !== null;
     },
   };
+}
+
+/**
+ * A refresh answered with this status will never succeed with the same token: 401 (expired,
+ * revoked, reused) or another client error (a token the server cannot even read). Not 408 or
+ * 429, which pass.
+ *
+ * @param {number} status
+ */
+function refreshTokenIsDead(status) {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 /** @param {number} status */

@@ -207,6 +207,30 @@ test('401 after the refresh, and again after a new login: NotLoggedInError, no t
   );
 });
 
+test('a refresh token the server cannot even read (400): the session is dropped, one new login', async () => {
+  const clock = manualClock();
+  const storage = new Map();
+  const first = newClient(servers, { storage, now: clock.now });
+  const { user } = await first.auth.login();
+  const { key, value } = storedSession(storage);
+  storage.set(key, JSON.stringify({ ...value, refresh_token: 'x'.repeat(600) }));
+  const relaunched = newClient(servers, { user: first.user, storage, now: clock.now });
+  clock.advance(value.expires_at - clock.now() + 1);
+
+  assert.equal((await relaunched.auth.me()).id, user.id);
+  assert.deepEqual(
+    relaunched.wx.calls.map((c) => [c.path, c.statusCode]),
+    [
+      ['/auth/refresh', 400],
+      ['/auth/login', 200],
+      ['/me', 200],
+    ],
+  );
+  // and the next call goes on with the new session, not the unreadable token
+  assert.equal((await relaunched.auth.request({ url: '/me' })).statusCode, 200);
+  assert.equal(relaunched.wx.count('/auth/refresh'), 1);
+});
+
 test('a refresh that fails on the network leaves no stuck flag: the next call refreshes again', async () => {
   const clock = manualClock();
   const { auth, wx } = newClient(servers, { now: clock.now });
