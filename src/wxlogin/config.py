@@ -299,6 +299,9 @@ class Settings(BaseSettings):
     # X-Forwarded-For, but only when the connection comes from one of these proxies.
     trust_forwarded_for: bool = False
     forwarded_allow_ips: str = "127.0.0.1"
+    # The largest avatar image POST /me/avatar takes, in bytes (the form around it may add a
+    # few KiB). Capped so a typo cannot let one upload hold a large buffer in memory.
+    avatar_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0, le=16 * 1024 * 1024)
 
     dev: bool = False
     log_level: LogLevel = "INFO"

@@ -46,6 +46,7 @@ them; nothing else in the package knows about HTTP.
         │   └── RefreshReused ···· refresh_reused (401)
         ├── NotFound ············· not_found (404)
         ├── NoSessionKey ········· session_key_missing (409)
+        ├── UnsupportedImage ····· unsupported_image (415)
         ├── Throttled ············ rate_limited (429, retryable)
         └── NotReady ············· not_ready (503, retryable)
 
@@ -95,6 +96,7 @@ __all__ = [
     "TokenExpired",
     "UnknownApp",
     "UnknownWeChatError",
+    "UnsupportedImage",
     "UpstreamBusy",
     "UpstreamError",
     "UpstreamMisconfigured",
@@ -528,6 +530,18 @@ class NoSessionKey(ServiceError):
     code = "session_key_missing"
     http_status = 409
     default_message = "no session_key is stored for this session; call wx.login again"
+
+
+class UnsupportedImage(ServiceError):
+    """An upload whose bytes are not a JPEG, PNG or WebP image.
+
+    Judged by the bytes alone (their magic numbers): the file name and the declared content
+    type are the client's say-so and are never looked at.
+    """
+
+    code = "unsupported_image"
+    http_status = 415
+    default_message = "the file is not a JPEG, PNG or WebP image"
 
 
 class Throttled(ServiceError):

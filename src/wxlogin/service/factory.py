@@ -10,6 +10,7 @@ from wxlogin.cache.memory import MemoryCache
 from wxlogin.cache.redis import RedisCache
 from wxlogin.config import Settings
 from wxlogin.errors import ConfigurationError
+from wxlogin.service.avatars import AVATAR_PATH, AvatarService, LocalAvatarStore
 from wxlogin.service.login import LoginService, ServicePolicy
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
@@ -93,5 +94,11 @@ async def build_service(
         clock=clock,
         owns_cache=owns_cache,
         revocation_sync=sync,
+        avatars=AvatarService(
+            LocalAvatarStore(settings.data_dir / "avatars"),
+            store,
+            base_url=f"{settings.public_url}{AVATAR_PATH}",
+            clock=clock,
+        ),
         successors=successors,
     )

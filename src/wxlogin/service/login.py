@@ -33,6 +33,7 @@ from wxlogin.errors import (
     UpstreamMisconfigured,
     WatermarkMismatch,
 )
+from wxlogin.service.avatars import AvatarService
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -95,6 +96,7 @@ class LoginService:
         clock: Callable[[], float] = time.time,
         owns_cache: bool = True,
         revocation_sync: RevocationSync | None = None,
+        avatars: AvatarService | None = None,
         successors: RefreshSuccessors,
     ) -> None:
         self.store = store
@@ -110,6 +112,8 @@ class LoginService:
         self._clock = clock
         self._owns_cache = owns_cache
         self.revocation_sync = revocation_sync
+        # Uploaded avatars (POST /me/avatar); None when the service was built without them.
+        self.avatars = avatars
         self._successors = successors
 
     def __repr__(self) -> str:
