@@ -15,8 +15,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.api.conftest import APPID, ISSUER, Harness, bearer
+from tests.api.forms import content_type, file_part, form, image
 from wxlogin import errors
-from wxlogin.api.routing import Route
+from wxlogin.api.routing import BinaryContent, Route
 
 ROUTES = {
     ("POST", "/auth/login"),
@@ -26,6 +27,8 @@ ROUTES = {
     ("POST", "/me/phone"),
     ("PATCH", "/me/profile"),
     ("POST", "/me/profile/wechat"),
+    ("POST", "/me/avatar"),
+    ("GET", "/avatars/{name}"),
     ("GET", "/.well-known/openid-configuration"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/healthz"),
@@ -80,17 +83,30 @@ async def test_each_route_documents_its_body_success_and_errors(wx: Harness) -> 
         success = responses[str(route.status)]
         if route.status == 204:
             assert "content" not in success, where
+        elif isinstance(route.response, BinaryContent):
+            assert set(success["content"]) == set(route.response.media_types), where
+            for media in success["content"].values():
+                assert media["schema"] == {"type": "string", "format": "binary"}, where
         else:
             ref = success["content"]["application/json"]["schema"]["$ref"]
             assert ref.split("/")[-1] in schemas, where
         if route.body is not None:
             body_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             assert body_ref.split("/")[-1] == route.body.__name__, where
+        elif route.stream is not None:
+            assert operation["requestBody"]["content"] == route.stream.openapi_content(), where
+        else:
+            assert "requestBody" not in operation, where
+        if route.body is not None or route.stream is not None:
             for status, code in ((400, "invalid_request"), (413, "payload_too_large")):
                 assert code in responses[str(status)]["x-error-codes"], where
             assert "unsupported_media_type" in responses["415"]["x-error-codes"], where
+        if route.path_param is not None:
+            [parameter] = operation["parameters"]
+            assert (parameter["name"], parameter["in"]) == (route.path_param, "path"), where
+            assert f"{{{parameter['name']}}}" in route.path, where
         else:
-            assert "requestBody" not in operation, where
+            assert "parameters" not in operation, where
         if route.auth:
             assert operation["security"] == [{"bearerAuth": []}], where
             assert set(responses["401"]["x-error-codes"]) == auth_codes, where
@@ -122,6 +138,25 @@ async def test_login_lists_the_wechat_refusals_a_user_can_hit(wx: Harness) -> No
     assert "session_key" not in str(login["200"])
 
 
+async def test_the_avatar_upload_documents_a_multipart_file(wx: Harness) -> None:
+    spec = await spec_of(wx)
+    operation = spec["paths"]["/me/avatar"]["post"]
+    [(media, body)] = operation["requestBody"]["content"].items()
+    assert media == "multipart/form-data"
+    assert body["schema"]["required"] == ["file"]
+    file = body["schema"]["properties"]["file"]
+    assert (file["type"], file["format"]) == ("string", "binary")
+    assert str(2 * 1024 * 1024) in file["description"]
+    responses = operation["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/UserOut")
+    assert {"unsupported_image", "unsupported_media_type"} <= set(responses["415"]["x-error-codes"])
+    served = spec["paths"]["/avatars/{name}"]["get"]
+    assert set(served["responses"]["200"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
+    assert {"Cache-Control", "X-Content-Type-Options"} <= set(served["responses"]["200"]["headers"])
+    assert "security" not in served
+    assert served["responses"]["404"]["x-error-codes"] == ["not_found"]
+
+
 async def test_what_is_served_matches_the_documented_schemas(wx: Harness) -> None:
     """Real responses, validated against the document's own JSON Schemas."""
     spec = await spec_of(wx)
@@ -135,6 +170,10 @@ async def test_what_is_served_matches_the_documented_schemas(wx: Harness) -> Non
         if "content" not in documented:
             assert response.content == b""
             return
+        media = response.headers["content-type"]
+        assert media in documented["content"], (method, path, media)
+        if media != "application/json":
+            return  # bytes of a documented media type: nothing more to validate
         schema = documented["content"]["application/json"]["schema"]
         jsonschema.validate(response.json(), {**schema, "components": spec["components"]})
 
@@ -152,6 +191,25 @@ async def test_what_is_served_matches_the_documented_schemas(wx: Harness) -> Non
     check("POST", "/me/phone", await wx.http.post("/me/phone", json=phone, headers=auth))
     profile = await wx.http.patch("/me/profile", json={"nickname": "N"}, headers=auth)
     check("PATCH", "/me/profile", profile)
+    multipart = {**auth, "content-type": content_type()}
+    uploads = (
+        (form(file_part(image("avatar.webp"))), multipart, "200"),
+        (form(file_part(b"%PDF-1.7")), multipart, "unsupported_image"),
+        (form(file_part(b"x" * (3 << 20))), multipart, "payload_too_large"),
+        (form(), multipart, "invalid_request"),
+        (b"{}", {**auth, "content-type": "application/json"}, "unsupported_media_type"),
+        (form(file_part(image("avatar.png"))), {"content-type": content_type()}, "unauthorized"),
+    )
+    for body, headers, outcome in uploads:
+        avatar = await wx.http.post("/me/avatar", content=body, headers=headers)
+        got = str(avatar.status_code) if avatar.is_success else avatar.json()["error"]["code"]
+        assert got == outcome
+        check("POST", "/me/avatar", avatar)
+    url = (await wx.http.get("/me", headers=auth)).json()["avatar_url"]
+    for target, status in ((url, 200), (url.replace(".webp", ".png"), 404)):
+        served = await wx.http.get(target)
+        assert served.status_code == status
+        check("GET", "/avatars/{name}", served)
     for path in ("/.well-known/openid-configuration", "/.well-known/jwks.json"):
         check("GET", path, await wx.http.get(path))
     for path in ("/healthz", "/readyz"):

@@ -8,7 +8,8 @@ import httpx2
 from openapi_spec_validator import validate
 
 from examples.fastapi_embed.shop import create_shop
-from tests.api.conftest import APPID, SECRET, make_settings
+from tests.api.conftest import APPID, ISSUER, SECRET, make_settings
+from tests.api.forms import content_type, file_part, form, image
 from wxlogin.simulator import Simulator
 
 JSON = {"content-type": "application/json"}
@@ -88,3 +89,52 @@ async def test_host_routes_before_start_up_say_not_ready(tmp_path: Path) -> None
         theirs = await http.get("/orders", headers={"Authorization": "Bearer x.y.z"})
     for response in (ours, theirs):
         assert (response.status_code, response.json()["error"]["code"]) == (503, "not_ready")
+
+
+async def test_the_host_serves_avatar_uploads_and_files(tmp_path: Path) -> None:
+    sim = Simulator()
+    sim.register_app(APPID, SECRET)
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/shop.db", tmp_path / "data")
+    shop = create_shop(settings, wechat_transport=sim.transport)
+    png, jpeg = image("avatar.png"), image("avatar.jpg")
+    async with shop.router.lifespan_context(shop):
+        transport = httpx2.ASGITransport(app=shop)
+        async with httpx2.AsyncClient(transport=transport, base_url=ISSUER) as http:
+            login = await http.post(
+                "/auth/login", json={"code": sim.login(APPID, "alice"), "appid": APPID}
+            )
+            headers = {
+                "Authorization": f"Bearer {login.json()['access_token']}",
+                "content-type": content_type(),
+            }
+            first = await http.post("/me/avatar", content=form(file_part(png)), headers=headers)
+            second = await http.post("/me/avatar", content=form(file_part(jpeg)), headers=headers)
+            old, new = first.json()["avatar_url"], second.json()["avatar_url"]
+            served = await http.get(new)
+            gone = await http.get(old)
+            traversal = await http.get("/avatars/..%2F..%2Fshop.db")
+            svg = await http.post(
+                "/me/avatar", content=form(file_part(b"<svg></svg>")), headers=headers
+            )
+            huge = await http.post(
+                "/me/avatar", content=form(file_part(png + b"\0" * (2 << 20))), headers=headers
+            )
+            anonymous = await http.post(
+                "/me/avatar", content=form(file_part(png)), headers={"content-type": content_type()}
+            )
+            spec = (await http.get("/openapi.json")).json()
+    assert first.status_code == second.status_code == 200
+    assert new.startswith(f"{ISSUER}/avatars/") and new.endswith(".jpg")
+    assert (served.status_code, served.content) == (200, jpeg)
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "not_found")
+    assert [p.name for p in (tmp_path / "data" / "avatars").iterdir()] == [new.rsplit("/", 1)[1]]
+    assert (traversal.status_code, traversal.json()["error"]["code"]) == (404, "not_found")
+    assert (svg.status_code, svg.json()["error"]["code"]) == (415, "unsupported_image")
+    assert (huge.status_code, huge.json()["error"]["code"]) == (413, "payload_too_large")
+    assert anonymous.status_code == 401
+    upload = spec["paths"]["/me/avatar"]["post"]["requestBody"]["content"]
+    assert upload["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert "/avatars/{name}" in spec["paths"]
+    validate(spec)

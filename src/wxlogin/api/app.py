@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 import msgspec
 
 from wxlogin import __version__
+from wxlogin.api.avatars import avatar_routes
 from wxlogin.api.docs import DOCS_HEADERS, DOCS_HTML
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.meta import META_ROUTES
 from wxlogin.api.openapi import build_openapi
 from wxlogin.api.routes import AUTH_ROUTES
-from wxlogin.api.routing import build_table
+from wxlogin.api.routing import MethodTable, build_table
 from wxlogin.api.server import DEFAULT_MAX_BODY_BYTES, Face, Receive, Scope, Send, send_error
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
@@ -32,7 +33,8 @@ API_DESCRIPTION = (
     "Login and identity for WeChat Mini Programs. Errors are "
     '`{"error": {"code", "message", "wechat_errcode"?}}`; each route lists its codes per '
     "status. Request bodies are JSON (a missing Content-Type is read as JSON, any other type "
-    "is refused with 415) of at most 1 MiB by default (413 beyond, before anything is parsed)."
+    "is refused with 415) of at most 1 MiB by default (413 beyond, before anything is parsed); "
+    "the avatar upload alone is multipart/form-data, with its own limit."
 )
 
 
@@ -58,8 +60,18 @@ class WxLoginApp:
         self._cache = cache
         self._migrate = migrate
         self._clock = clock
-        routes = (*AUTH_ROUTES, *META_ROUTES)
+        routes = (*AUTH_ROUTES, *avatar_routes(settings.avatar_max_bytes), *META_ROUTES)
         self.face = Face(build_table(routes), max_body_bytes=max_body_bytes)
+        # Exact paths are one dict lookup; the few paths ending in a {parameter} are tried,
+        # by prefix, only when that misses.
+        self._exact: dict[str, MethodTable] = {}
+        self._templated: list[tuple[str, str, MethodTable]] = []
+        for methods in self.face.table.values():
+            route = next(iter(methods.values()))
+            if route.path_param is None:
+                self._exact[route.path] = methods
+            else:
+                self._templated.append((route.path_prefix, route.path_param, methods))
         self.openapi = build_openapi(
             routes, title="wxlogin", version=__version__, description=API_DESCRIPTION
         )
@@ -78,16 +90,28 @@ class WxLoginApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            methods = self.face.table.get(scope["path"])
+            methods = self._exact.get(scope["path"])
             if methods is not None:
                 await self.face.handle(methods, scope, receive, send)
             else:
-                await self._page(scope, send)
+                await self._templated_or_page(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
             # Nothing here speaks WebSocket; closing before accepting makes the server say 403.
             await send({"type": "websocket.close", "code": 1000})
+
+    async def _templated_or_page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        for prefix, param, methods in self._templated:
+            if path.startswith(prefix):
+                value = path[len(prefix) :]
+                # One segment, as Starlette's {param} matches: never a slash, never empty.
+                if value and "/" not in value:
+                    scope["path_params"] = {param: value}
+                    await self.face.handle(methods, scope, receive, send)
+                    return
+        await self._page(scope, send)
 
     async def _page(self, scope: Scope, send: Send) -> None:
         method, path = scope["method"], scope["path"]

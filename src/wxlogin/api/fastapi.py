@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from wxlogin import __version__
+from wxlogin.api.avatars import avatar_routes
 from wxlogin.api.errors import (
     ErrorReply,
     MethodNotAllowed,
@@ -147,9 +148,15 @@ def setup(
     unhandled exceptions also answer in wxlogin's ``{"error": {...}}`` shape (validation as
     400 ``invalid_request``). Register your own handlers after ``setup`` to override.
     """
-    routes: tuple[Route[Any], ...] = (*AUTH_ROUTES, *(META_ROUTES if include_meta else ()))
+    routes: tuple[Route[Any], ...] = (
+        *AUTH_ROUTES,
+        *avatar_routes(settings.avatar_max_bytes),
+        *(META_ROUTES if include_meta else ()),
+    )
     face = Face(build_table(routes))
     for path, methods in face.table.items():
+        # A path ending in {name} is matched by Starlette, which puts the value in
+        # scope["path_params"], where the Face hands it to the handler.
         app.router.routes.append(StarletteRoute(path, _Endpoint(face, methods)))
     app.add_exception_handler(WxLoginError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

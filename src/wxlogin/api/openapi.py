@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from wxlogin.api.errors import BodyTooLarge, UnexpectedError, UnsupportedMediaType
-from wxlogin.api.routing import Route
+from wxlogin.api.routing import BinaryContent, Route
 from wxlogin.api.schemas import ErrorBody
 from wxlogin.errors import AuthenticationError, InvalidRequest, NotReady, WxLoginError
 
@@ -25,7 +25,8 @@ BEARER_SCHEME = "bearerAuth"
 OPENAPI_VERSION = "3.1.0"
 TAGS = (
     {"name": "auth", "description": "log in with a wx.login code, refresh, log out"},
-    {"name": "me", "description": "the logged-in user: profile and phone number"},
+    {"name": "me", "description": "the logged-in user: profile, phone number and avatar"},
+    {"name": "avatars", "description": "uploaded avatar images, served by name to anyone"},
     {"name": "meta", "description": "discovery for other services, health checks"},
 )
 _STATUS_TEXT = {
@@ -53,7 +54,7 @@ def _subtree(root: type[WxLoginError]) -> Iterator[type[WxLoginError]]:
 def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
     """Every error class the route may answer with, each once, in tree order."""
     roots: list[type[WxLoginError]] = list(route.raises)
-    if route.decoder is not None:
+    if route.decoder is not None or route.stream is not None:
         roots += [InvalidRequest, BodyTooLarge, UnsupportedMediaType]
     if route.auth:
         roots.append(AuthenticationError)
@@ -104,6 +105,17 @@ def _error_responses(route: Route[Any], error_ref: dict[str, Any]) -> dict[str, 
     return responses
 
 
+def _binary_success(content: BinaryContent) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    documented: dict[str, Any] = {"content": {media: binary for media in content.media_types}}
+    if content.headers:
+        documented["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in content.headers
+        }
+    return documented
+
+
 def build_openapi(
     routes: Iterable[Route[Any]],
     *,
@@ -118,7 +130,7 @@ def build_openapi(
     types: dict[Any, None] = {}
     for route in documented:
         for cls in (route.body, route.response):
-            if cls is not None:
+            if cls is not None and not isinstance(cls, BinaryContent):
                 types.setdefault(cls, None)
     types.setdefault(ErrorBody, None)
     ordered = list(types)
@@ -134,13 +146,29 @@ def build_openapi(
         }
         if route.description:
             operation["description"] = route.description
+        if route.path_param is not None:
+            operation["parameters"] = [
+                {
+                    "name": route.path_param,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ]
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": schema_of[route.body]}},
             }
+        elif route.stream is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": route.stream.openapi_content(),
+            }
         success: dict[str, Any] = {"description": "OK" if route.status == 200 else "Done"}
-        if route.response is not None:
+        if isinstance(route.response, BinaryContent):
+            success.update(_binary_success(route.response))
+        elif route.response is not None:
             success["content"] = {"application/json": {"schema": schema_of[route.response]}}
         responses = {str(route.status): success} | _error_responses(route, schema_of[ErrorBody])
         operation["responses"] = responses

@@ -3,14 +3,20 @@
 A ``Route`` names its method and path, its handler, the Struct its body decodes into, what it
 answers, whether it needs a bearer token, and which subtrees of the error tree it may raise.
 Handlers take one ``Context`` and know nothing of ASGI or of any framework.
+
+Most routes take and give JSON. Two ways out of that, both declared on the route so that the
+faces and OpenAPI see them: ``stream`` reads a body that is not JSON as it arrives (a file
+upload), and a ``BinaryContent`` response sends bytes of a media type (an avatar image). A
+path may end in one ``{parameter}`` segment, handed to the handler in ``ctx.path_params``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -20,22 +26,30 @@ from wxlogin.tokens import AccessClaims
 
 __all__ = [
     "NOT_READY",
+    "NO_PARAMS",
+    "BinaryContent",
+    "BinaryReply",
+    "BodySink",
     "Context",
     "MethodTable",
     "Route",
     "RouteTable",
+    "StreamBody",
     "authenticate",
     "build_table",
 ]
 
 BodyT = TypeVar("BodyT")
+BodyT_co = TypeVar("BodyT_co", covariant=True)
 NOT_READY = "wxlogin is starting or was not set up on this app"
+NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 class Context(Generic[BodyT]):
-    """What a handler gets: the service, the decoded body, the caller, the client's address."""
+    """What a handler gets: the service, the decoded body, the caller, the client's address,
+    and the value of the path's ``{parameter}`` when it has one."""
 
-    __slots__ = ("_claims", "_service", "body", "client_ip")
+    __slots__ = ("_claims", "_service", "body", "client_ip", "path_params")
 
     def __init__(
         self,
@@ -43,11 +57,13 @@ class Context(Generic[BodyT]):
         body: BodyT,
         claims: AccessClaims | None,
         client_ip: str,
+        path_params: Mapping[str, str] = NO_PARAMS,
     ) -> None:
         self._service = service
         self.body = body
         self._claims = claims
         self.client_ip = client_ip
+        self.path_params = path_params
 
     @property
     def service(self) -> LoginService:
@@ -65,6 +81,42 @@ class Context(Generic[BodyT]):
 Handler = Callable[[Context[BodyT]], Awaitable[Any]]
 
 
+class BodySink(Protocol[BodyT_co]):
+    """Takes a request body chunk by chunk as it arrives; ``finish`` gives what it was."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> BodyT_co: ...
+
+
+class StreamBody(Protocol[BodyT_co]):
+    """A request body that is not JSON: how to read it, and how OpenAPI describes it."""
+
+    def open(self, content_type: bytes | None) -> BodySink[BodyT_co]:
+        """A sink for one body; refuses (415, 400) from the Content-Type before any is read."""
+        ...
+
+    def openapi_content(self) -> dict[str, Any]:
+        """The ``content`` object of the OpenAPI request body."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryContent:
+    """A response of raw bytes (the handler returns a ``BinaryReply``), as OpenAPI shows it."""
+
+    media_types: tuple[str, ...]
+    # (header name, what it says) for each header every answer carries.
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryReply:
+    body: bytes
+    media_type: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Route(Generic[BodyT]):
     method: str
@@ -72,22 +124,38 @@ class Route(Generic[BodyT]):
     handler: Handler[BodyT]
     summary: str
     tags: tuple[str, ...] = ()
-    body: type[BodyT] | None = None
-    response: type[Any] | None = None  # None: an empty response (e.g. 204)
+    body: type[BodyT] | None = None  # a JSON body: the Struct it decodes into
+    stream: StreamBody[BodyT] | None = None  # a body of another kind (not with ``body``)
+    response: type[Any] | BinaryContent | None = None  # None: an empty response (e.g. 204)
     status: int = 200
     auth: bool = False
     # Roots of the error subtrees the route may raise, for OpenAPI (validation, auth and
     # the service not being ready are added from the other fields).
     raises: tuple[type[WxLoginError], ...] = ()
     uses_service: bool = True
-    # Built from the fields above: the body decoder, and the handler's docstring for OpenAPI.
+    # The body limit of this route; None: the face's own (1 MiB unless set otherwise).
+    max_body_bytes: int | None = None
+    # Built from the fields above: the body decoder, the handler's docstring for OpenAPI, the
+    # path's parameter (``{name}`` as its last segment) and the prefix before it.
     decoder: msgspec.json.Decoder[BodyT] | None = field(init=False, repr=False)
     description: str = field(init=False, repr=False)
+    path_param: str | None = field(init=False, repr=False)
+    path_prefix: str = field(init=False, repr=False)
+    binary: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.body is not None and self.stream is not None:
+            raise ValueError(f"{self.path}: a route reads JSON or a stream, not both")
         decoder = msgspec.json.Decoder(self.body) if self.body is not None else None
         object.__setattr__(self, "decoder", decoder)
         object.__setattr__(self, "description", inspect.getdoc(self.handler) or "")
+        prefix, brace, rest = self.path.partition("{")
+        param = rest.removesuffix("}") if brace else None
+        if param is not None and not (prefix.endswith("/") and param.isidentifier()):
+            raise ValueError(f"{self.path}: only a last segment like {{name}} is a parameter")
+        object.__setattr__(self, "path_param", param)
+        object.__setattr__(self, "path_prefix", prefix if brace else self.path)
+        object.__setattr__(self, "binary", isinstance(self.response, BinaryContent))
 
     @property
     def operation_id(self) -> str:

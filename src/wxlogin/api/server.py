@@ -4,6 +4,10 @@ Per request: one dict lookup for the path and one for the method, one pass over 
 the body read (Content-Length checked first), one msgspec decode, the handler, one encode, two
 ``send`` calls. No middleware stack, no dependency injection, no per-request reflection.
 Anything that goes wrong becomes a response through ``api.errors`` and nowhere else.
+
+A route may set its own body limit, read a body that is not JSON through its ``stream`` (fed
+chunk by chunk, so a parser can refuse early), answer raw bytes, or take a value from its
+path; the JSON routes pay for these with three attribute checks.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from wxlogin.api.errors import (
     render_unexpected,
 )
 from wxlogin.api.routing import (
+    NO_PARAMS,
     NOT_READY,
+    BinaryReply,
+    BodySink,
     Context,
     MethodTable,
     Route,
@@ -82,6 +89,9 @@ class Face:
         except Exception:
             await send_error(send, render_unexpected(method, scope["path"]))
             return
+        if route.binary:
+            await _send_binary(send, route.status, payload, method)
+            return
         body = b"" if payload is None else _encode(payload)
         await send(
             {
@@ -116,29 +126,31 @@ class Face:
         body = None
         if route.decoder is not None:
             _check_media_type(content_type)
-            raw = await self._read_body(receive, content_length)
+            raw = await self._read_body(
+                receive, content_length, route.max_body_bytes or self.max_body_bytes
+            )
             try:
                 body = route.decoder.decode(raw)
             except msgspec.ValidationError as exc:
                 raise InvalidRequest(_field_message(str(exc))) from None
             except msgspec.DecodeError:
                 raise InvalidRequest("the body is not valid JSON") from None
+        elif route.stream is not None:
+            sink = route.stream.open(content_type)
+            limit = route.max_body_bytes or self.max_body_bytes
+            body = await _stream_body(sink, receive, content_length, limit)
         client = scope.get("client")
         # Only what the ASGI server says. Behind a proxy the server rewrites it from
         # X-Forwarded-For for trusted proxies only (`wxlogin serve` with trust_forwarded_for);
         # reading the header here would let any client pick its own address.
         ip = client[0] if client else "unknown"
-        return await route.handler(Context(self.service, body, claims, ip))
+        # Both faces put a templated path's value there: Starlette's router, and the lean app.
+        params = scope.get("path_params", NO_PARAMS) if route.path_param else NO_PARAMS
+        return await route.handler(Context(self.service, body, claims, ip, params))
 
-    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
-        limit = self.max_body_bytes
+    async def _read_body(self, receive: Receive, content_length: bytes | None, limit: int) -> bytes:
         if content_length is not None:
-            try:
-                declared = int(content_length)
-            except ValueError:
-                raise InvalidRequest("Content-Length is not a number") from None
-            if declared > limit:
-                raise BodyTooLarge(f"the request body is larger than {limit} bytes")
+            _check_declared_length(content_length, limit)
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
@@ -158,6 +170,45 @@ class Face:
                 raise BodyTooLarge(f"the request body is larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _stream_body(
+    sink: BodySink[Any], receive: Receive, content_length: bytes | None, limit: int
+) -> Any:
+    """Feed the body to ``sink`` as it arrives, never reading past ``limit`` bytes."""
+    if content_length is not None:
+        _check_declared_length(content_length, limit)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the request body is larger than {limit} bytes")
+        sink.feed(chunk)
+        if not message.get("more_body", False):
+            return sink.finish()
+
+
+def _check_declared_length(content_length: bytes, limit: int) -> None:
+    try:
+        declared = int(content_length)
+    except ValueError:
+        raise InvalidRequest("Content-Length is not a number") from None
+    if declared > limit:
+        raise BodyTooLarge(f"the request body is larger than {limit} bytes")
+
+
+async def _send_binary(send: Send, status: int, reply: BinaryReply, method: str) -> None:
+    headers = [
+        (b"content-type", reply.media_type.encode("latin-1")),
+        (b"content-length", b"%d" % len(reply.body)),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
 
 
 def _bearer_token(header: bytes | None) -> str | None:
