@@ -45,6 +45,21 @@ function python() {
   return path;
 }
 
+/** @type {Set<import('node:child_process').ChildProcess>} the servers still running */
+const running = new Set();
+
+// If the test process is stopped (Ctrl-C, the runner's timeout), take the servers with it
+// rather than leave them listening.
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(signal, () => {
+    for (const child of running) child.kill('SIGKILL');
+    process.kill(process.pid, signal);
+  });
+}
+
 /**
  * @param {string} name
  * @param {string[]} args
@@ -59,10 +74,12 @@ function start(name, args, env, dir) {
     env,
     stdio: ['ignore', log, log],
   });
+  running.add(child);
   /** @type {{code: number | null, signal: string | null} | null} */
   let exited = null;
   const exit = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
+      running.delete(child);
       exited = { code, signal };
       resolve(exited);
     });
