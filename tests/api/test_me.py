@@ -144,6 +144,20 @@ async def test_update_profile_from_fill_in_components(wx: Harness) -> None:
     assert bad.status_code == 400
 
 
+async def test_post_profile_does_what_patch_does_for_wx_request(wx: Harness) -> None:
+    """wx.request has no PATCH method: a mini program sends POST."""
+    body = await wx.login("alice")
+    headers = bearer(body["access_token"])
+    response = await wx.http.post("/me/profile", json={"nickname": "小明"}, headers=headers)
+    assert (response.status_code, response.json()["nickname"]) == (200, "小明")
+    me = await wx.http.get("/me", headers=headers)
+    assert me.json()["nickname"] == "小明"
+    assert (
+        await wx.http.post("/me/profile", json={"nick": "x"}, headers=headers)
+    ).status_code == 400
+    assert (await wx.http.post("/me/profile", json={"nickname": "x"})).status_code == 401
+
+
 async def test_legacy_wechat_profile(wx: Harness) -> None:
     body = await wx.login("alice")
     info = wx.sim.user_info(APPID, "alice", nickname="Band", avatar_url="https://wx.test/0")

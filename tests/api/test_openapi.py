@@ -26,6 +26,7 @@ ROUTES = {
     ("GET", "/me"),
     ("POST", "/me/phone"),
     ("PATCH", "/me/profile"),
+    ("POST", "/me/profile"),
     ("POST", "/me/profile/wechat"),
     ("POST", "/me/avatar"),
     ("GET", "/avatars/{name}"),

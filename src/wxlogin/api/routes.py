@@ -90,6 +90,11 @@ async def update_profile(ctx: Context[ProfileUpdate]) -> UserOut:
     return UserOut.of(record)
 
 
+async def post_profile(ctx: Context[ProfileUpdate]) -> UserOut:
+    """The same as `PATCH /me/profile`, for `wx.request`, which cannot send PATCH."""
+    return await update_profile(ctx)
+
+
 async def wechat_profile(ctx: Context[WeChatProfileRequest]) -> UserOut:
     """Legacy wx.getUserInfo: signature checked with the stored session_key, then decrypted."""
     body = ctx.body
@@ -146,6 +151,17 @@ AUTH_ROUTES: tuple[Route[Any], ...] = (
         "/me/profile",
         update_profile,
         "Set nickname and avatar",
+        ("me",),
+        body=ProfileUpdate,
+        response=UserOut,
+        auth=True,
+        raises=(NotFound,),
+    ),
+    Route(
+        "POST",
+        "/me/profile",
+        post_profile,
+        "Set nickname and avatar (POST, for wx.request)",
         ("me",),
         body=ProfileUpdate,
         response=UserOut,
