@@ -14,7 +14,7 @@
 // - Logout is local first: the state is cleared even when the server cannot be reached.
 
 const { readNewUser, readTokens, readUser, parsedBody } = require('./answers.js');
-const { NetworkError, NotLoggedInError, ServerError, UserDeniedError, WxApiError, isObject, serverErrorOf } = require('./errors.js');
+const { NotLoggedInError, ServerError, UserDeniedError, WxApiError, isObject, serverErrorOf } = require('./errors.js');
 const { platformOf } = require('./platform.js');
 const { defaultStorageKey, lifetime, sessionStorage } = require('./session.js');
 const { singleFlight } = require('./single-flight.js');
@@ -507,20 +507,7 @@ function createAuth(options) {
         data.avatar_url = requireText(profile.avatarUrl, 'avatarUrl');
       }
       if (!data.nickname && !data.avatar_url) throw new TypeError('updateProfile: nothing to update');
-      try {
-        return await userCall('/me/profile', 'POST', data, true);
-      } catch (error) {
-        if (!(error instanceof ServerError && error.status === 405)) throw error;
-        // A server from before POST /me/profile. PATCH works where the platform can send it
-        // (a browser stand-in for wx); wx.request and uni.request refuse it, and then the
-        // server's 405 is the answer.
-        try {
-          return await userCall('/me/profile', 'PATCH', data, true);
-        } catch (patchError) {
-          if (patchError instanceof NetworkError && /method/i.test(patchError.errMsg)) throw error;
-          throw patchError;
-        }
-      }
+      return userCall('/me/profile', 'POST', data, true);
     },
 
     /** End the session: locally at once, then on the server (best effort). Never rejects. */

@@ -21,11 +21,9 @@ import { basename } from 'node:path';
 const WX_REQUEST_METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'];
 
 /**
- * @param {{simUrl: string, appid: string, user: string, platform?: 'wx' | 'uni', storage?: Map<string, string>, browserMethods?: boolean}} options
- *   browserMethods: send any HTTP method, PATCH included, like a browser stand-in for wx
- *   (/demo's shim) and unlike wx.request
+ * @param {{simUrl: string, appid: string, user: string, platform?: 'wx' | 'uni', storage?: Map<string, string>}} options
  */
-export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = new Map(), browserMethods = false }) {
+export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = new Map() }) {
   /** @type {{api: string, method: string, path: string, statusCode: number | null}[]} */
   const calls = [];
   /** @type {{path: string, resolve: () => void}[]} */
@@ -100,7 +98,7 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
       settle(options, async () => {
         const method = String(options.method || 'GET').toUpperCase();
         // wx.request's documented methods; PATCH among others is refused before any I/O.
-        if (!browserMethods && !WX_REQUEST_METHODS.includes(method)) return fail('request:fail method is invalid');
+        if (!WX_REQUEST_METHODS.includes(method)) return fail('request:fail method is invalid');
         // wx sends JSON unless told otherwise.
         const header = { ...options.header };
         if (!contentType(header)) header['content-type'] = 'application/json';

@@ -131,14 +131,3 @@ export function storedSession(storage) {
   return { key, text, value: JSON.parse(text) };
 }
 
-/**
- * Whether the running server has a route, from its own /openapi.json.
- *
- * @param {string} apiUrl
- * @param {string} method lower case, as OpenAPI writes it
- * @param {string} path
- */
-export async function serverHasRoute(apiUrl, method, path) {
-  const spec = await (await fetch(`${apiUrl}/openapi.json`)).json();
-  return Boolean(spec.paths?.[path]?.[method]);
-}
