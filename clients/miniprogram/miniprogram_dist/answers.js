@@ -52,7 +52,7 @@ function readTokens(body, status, route) {
 }
 
 /**
- * A user, as GET /me, POST /me/phone, PATCH /me/profile, POST /me/avatar and the login answer.
+ * A user, as GET /me, POST /me/phone, POST /me/profile, POST /me/avatar and the login answer.
  *
  * @param {unknown} body
  * @param {number} status
