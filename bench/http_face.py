@@ -12,12 +12,17 @@ lean face), its modules copied into a temporary package, so the comparison needs
 
 Each (face, route) pair runs ``--requests`` requests per run, ``--runs`` times, interleaved;
 CPU is ``time.process_time()`` around each run. Printed: the median and the range, in µs.
+``--lean-only`` leaves the old face out (for before/after runs of the lean face alone, e.g. with
+``PYTHONPATH`` pointing at another checkout's ``src``). In-process runs also time an avatar
+upload on the lean face (when it has the route): a 64 KiB image in a multipart form, parsed and
+handed to a stub that stores nothing.
 
 ``--uvicorn`` measures the same faces and stub served by uvicorn (uvloop, httptools) in a
 child process instead, driven by wrk (32 keep-alive connections, 5 s per run) on the same
 machine: the server process's CPU (utime+stime from /proc) per request, HTTP parsing included.
 
     python bench/http_face.py [--requests 20000] [--runs 7] [--old-rev 1fd0d01] [--uvicorn]
+                              [--lean-only]
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any, cast
 
 import orjson
 
-from wxlogin.api import create_app
+from wxlogin.api import WxLoginApp, create_app
 from wxlogin.config import Settings
 from wxlogin.service.login import LoginOutcome, LoginService, TokenPair
 from wxlogin.store.records import Identity, User
@@ -50,6 +55,16 @@ ROOT = Path(__file__).resolve().parent.parent
 OLD_API_FILES = ("__init__", "app", "deps", "errors", "meta", "routes", "schemas")
 APPID = "wx1234567890abcdef"
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+class StubAvatars:
+    """Answers like ``AvatarService.replace``: the bytes are looked at by nobody."""
+
+    def __init__(self, user: User) -> None:
+        self._user = user
+
+    async def replace(self, user_id: str, data: bytes) -> User:
+        return self._user
 
 
 class StubService:
@@ -73,6 +88,7 @@ class StubService:
         )
         self._pair = TokenPair("h.p.s" * 40, 900, "sid." + "r" * 43)
         self._claims = AccessClaims(self._user.id, "sid", APPID, "jti", 0, 2**31)
+        self.avatars = StubAvatars(self._user)
 
     async def login(self, code: str, *, appid: str | None, client_ip: str) -> LoginOutcome:
         return LoginOutcome(self._pair, self._user, False)
@@ -102,6 +118,25 @@ def load_old_api(rev: str, into: Path) -> Any:
         (package / f"{name}.py").write_text(source.replace("wxlogin.api.", "_old_wxlogin_api."))
     sys.path.insert(0, str(into))
     return importlib.import_module("_old_wxlogin_api.app")
+
+
+AVATAR_UPLOAD = "POST /me/avatar"
+_BOUNDARY = b"----WebKitFormBoundaryq8Z2xGmJcT4vR1sE"
+
+
+def avatar_upload() -> tuple[str, str, dict[bytes, bytes], bytes]:
+    """What wx.uploadFile sends for a 64 KiB image (a PNG by its first bytes)."""
+    image = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(64 * 1024 - 16)
+    body = (
+        b"--" + _BOUNDARY + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="tmp_9a4e0c.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + image + b"\r\n--" + _BOUNDARY + b"--\r\n"
+    )
+    headers = {
+        b"authorization": b"Bearer " + b"h.p.s" * 40,
+        b"content-type": b"multipart/form-data; boundary=" + _BOUNDARY,
+    }
+    return ("POST", "/me/avatar", headers, body)
 
 
 def requests() -> dict[str, tuple[str, str, dict[bytes, bytes], bytes]]:
@@ -161,7 +196,7 @@ async def cpu_per_request(app: ASGIApp, scope: dict[str, Any], body: bytes, n: i
     return (time.process_time() - start) / n * 1e6
 
 
-def build_faces(old_rev: str, tmp: Path) -> dict[str, ASGIApp]:
+def build_faces(old_rev: str, tmp: Path, *, lean_only: bool = False) -> dict[str, ASGIApp]:
     stub = cast(LoginService, StubService())
     settings = Settings(
         apps=[{"appid": APPID, "secret": "bench-secret-0123456789abcdef01"}],
@@ -169,10 +204,12 @@ def build_faces(old_rev: str, tmp: Path) -> dict[str, ASGIApp]:
         public_url=StubService.issuer,
         dev=True,
     )
-    old_app = load_old_api(old_rev, tmp).create_app(settings)
-    old_app.state.wxlogin_service = stub
     new_app = create_app(settings)
     new_app.face.service = stub
+    if lean_only:
+        return {"lean (new)": new_app}
+    old_app = load_old_api(old_rev, tmp).create_app(settings)
+    old_app.state.wxlogin_service = stub
     return {"FastAPI (old)": old_app, "lean (new)": new_app}
 
 
@@ -181,7 +218,7 @@ def serve(face: str, port: int, old_rev: str) -> int:
     import uvicorn
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = build_faces(old_rev, Path(tmp))[face]
+        app = build_faces(old_rev, Path(tmp), lean_only=face == "lean (new)")[face]
         uvicorn.run(
             app,
             host="127.0.0.1",
@@ -202,7 +239,8 @@ def _cpu_ticks(pid: int) -> int:
 
 def under_uvicorn(args: argparse.Namespace, results: dict[tuple[str, str], list[float]]) -> None:
     tick = os.sysconf("SC_CLK_TCK")
-    for index, face in enumerate(("FastAPI (old)", "lean (new)")):
+    faces = ("lean (new)",) if args.lean_only else ("FastAPI (old)", "lean (new)")
+    for index, face in enumerate(faces):
         port = 18700 + os.getpid() % 200 * 2 + index
         command = [
             sys.executable,
@@ -266,6 +304,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7, help="runs per (face, route) (7)")
     parser.add_argument("--old-rev", default="1fd0d01", help="commit of the FastAPI face")
     parser.add_argument("--uvicorn", action="store_true", help="serve with uvicorn, load with wrk")
+    parser.add_argument("--lean-only", action="store_true", help="leave the old FastAPI face out")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -277,12 +316,19 @@ def main() -> int:
         print(f"server CPU per request under uvicorn + wrk, µs: median (min–max) of {args.runs}")
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            faces = build_faces(args.old_rev, Path(tmp))
+            faces = build_faces(args.old_rev, Path(tmp), lean_only=args.lean_only)
+            lean = faces["lean (new)"]
+            routes = requests()
+            # A lean face from before the avatar route has none to time.
+            if isinstance(lean, WxLoginApp) and "/me/avatar" in lean.face.table:
+                routes[AVATAR_UPLOAD] = avatar_upload()
 
             async def run_all() -> None:
                 for _ in range(args.runs):
-                    for label, (method, path, headers, body) in requests().items():
+                    for label, (method, path, headers, body) in routes.items():
                         for face, app in faces.items():
+                            if label == AVATAR_UPLOAD and app is not lean:
+                                continue
                             scope = scope_of(method, path, headers, body)
                             cpu = await cpu_per_request(app, scope, body, args.requests)
                             results.setdefault((face, label), []).append(cpu)
@@ -290,11 +336,15 @@ def main() -> int:
             asyncio.run(run_all())
         print(f"CPU per request, µs: median (min–max) of {args.runs} runs × {args.requests}")
     print(f"{'route':<20} {'FastAPI (old)':>22} {'lean (new)':>22} {'ratio':>7}")
-    for label in requests():
-        old, new = results[("FastAPI (old)", label)], results[("lean (new)", label)]
-        cells = [f"{statistics.median(r):7.1f} ({min(r):.1f}–{max(r):.1f})" for r in (old, new)]
-        ratio = statistics.median(old) / statistics.median(new)
-        print(f"{label:<20} {cells[0]:>22} {cells[1]:>22} {ratio:6.1f}×")
+    labels = dict.fromkeys(label for _, label in results)
+    for label in labels:
+        old, new = results.get(("FastAPI (old)", label)), results[("lean (new)", label)]
+        cells = [
+            f"{statistics.median(r):7.1f} ({min(r):.1f}–{max(r):.1f})" if r else "—"
+            for r in (old, new)
+        ]
+        ratio = f"{statistics.median(old) / statistics.median(new):6.1f}×" if old else ""
+        print(f"{label:<20} {cells[0]:>22} {cells[1]:>22} {ratio:>7}")
     return 0
 
 
