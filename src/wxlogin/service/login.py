@@ -34,6 +34,7 @@ from wxlogin.errors import (
     WatermarkMismatch,
 )
 from wxlogin.service.avatars import AvatarService
+from wxlogin.service.events import ServiceListener
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -115,6 +116,9 @@ class LoginService:
         # Uploaded avatars (POST /me/avatar); None when the service was built without them.
         self.avatars = avatars
         self._successors = successors
+        # Told what each use-case did (service/events.py); only `wxlogin dev` sets it, for
+        # /demo. None costs a use-case one attribute check.
+        self.listener: ServiceListener | None = None
 
     def __repr__(self) -> str:
         return f"LoginService(apps={sorted(self._wechat)!r})"
@@ -175,6 +179,17 @@ class LoginService:
         issued = self.tokens.issue(
             user_id=result.user.id, session_id=session_id, appid=wechat.appid
         )
+        if self.listener is not None:
+            self.listener(
+                "login",
+                {
+                    "user_id": result.user.id,
+                    "new_user": result.new_user,
+                    "identities": len(result.user.identities),
+                    "unionid": result.user.unionid is not None,
+                    "expires_in": issued.expires_in,
+                },
+            )
         return LoginOutcome(
             tokens=TokenPair(issued.token, issued.expires_in, refresh_token),
             user=result.user,
@@ -196,6 +211,8 @@ class LoginService:
             now=now,
             grace=timedelta(seconds=self._policy.refresh_reuse_grace),
         )
+        if self.listener is not None:
+            self.listener("refresh", {"outcome": result.outcome.value})
         if result.outcome is RotateOutcome.REUSED:
             await self._revocations.revoke(session_id)
             _log.warning("refresh token reused; session revoked")
@@ -215,6 +232,8 @@ class LoginService:
         """Revoke the session: its refresh token dies, and so do its access tokens."""
         await self._revocations.revoke(claims.session_id)
         await self.store.revoke_session(claims.session_id, reason="logout", now=self._now())
+        if self.listener is not None:
+            self.listener("logout", {"user_id": claims.user_id})
 
     async def revoke_user(self, user_id: str) -> list[str]:
         """Revoke every session of a user (admin)."""
@@ -245,13 +264,16 @@ class LoginService:
         info = await self._client(claims.appid).get_phone_number(code)
         if info.watermark_appid and info.watermark_appid != claims.appid:
             raise WatermarkMismatch()
-        return await self.store.set_phone(
+        user = await self.store.set_phone(
             claims.user_id,
             phone=info.phone_number,
             pure_phone=info.pure_phone_number,
             country_code=info.country_code,
             now=self._now(),
         )
+        if self.listener is not None:
+            self.listener("phone_bound", {"user_id": user.id, "phone": user.phone or ""})
+        return user
 
     async def bind_phone_encrypted(
         self, claims: AccessClaims, encrypted_data: str, iv: str
@@ -262,21 +284,28 @@ class LoginService:
         pure = data.get("purePhoneNumber") or phone
         if not isinstance(phone, str) or not isinstance(pure, str):
             raise InvalidRequest("the decrypted data holds no phone number")
-        return await self.store.set_phone(
+        user = await self.store.set_phone(
             claims.user_id,
             phone=phone,
             pure_phone=pure,
             country_code=str(data.get("countryCode", "")),
             now=self._now(),
         )
+        if self.listener is not None:
+            self.listener("phone_bound", {"user_id": user.id, "phone": user.phone or ""})
+        return user
 
     async def update_profile(
         self, claims: AccessClaims, *, nickname: str | None, avatar_url: str | None
     ) -> User:
         """Values from the fill-in components (chooseAvatar, type="nickname")."""
-        return await self.store.update_profile(
+        user = await self.store.update_profile(
             claims.user_id, nickname=nickname, avatar_url=avatar_url, now=self._now()
         )
+        if self.listener is not None:
+            names = [n for n, v in (("nickname", nickname), ("avatar_url", avatar_url)) if v]
+            self.listener("profile_updated", {"user_id": user.id, "fields": names})
+        return user
 
     async def wechat_profile(
         self,
