@@ -1,0 +1,222 @@
+"""``DemoFront``: ``wxlogin dev``'s outermost ASGI app — ``/demo`` and what it needs, then wxlogin.
+
+``wxlogin serve`` never builds one: the page, its event feed and the forwarded simulator
+routes exist only in the dev process. Here, on the service's own origin:
+
+* ``GET /demo`` — the page; ``/demo/static/*`` its script and style (package data);
+* ``GET /demo/sdk/*.mjs`` — the mini-program SDK's ES module, from its package directory;
+* ``GET /demo/config.json`` — the appid and access-token lifetime the page needs, and where
+  the event feed stands;
+* ``GET /demo/events?after=N`` — the timeline's server side (``feed.EventFeed``);
+* ``POST /__sim/login``, ``POST /__sim/phone-code`` — handed to the in-process simulator, so
+  the page's stand-in for ``wx`` plays the phone without a cross-origin call. Only these
+  two: the page needs nothing else of the control API.
+
+Everything else goes to the service app unchanged; so does the lifespan, on whose start-up
+the service's listener is pointed at the feed. The page loads nothing from anywhere but this
+origin: its Content-Security-Policy says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+
+from wxlogin.api.app import WxLoginApp
+from wxlogin.api.demo.feed import EventFeed
+from wxlogin.api.demo.narrator import service_narrator
+from wxlogin.api.demo.sdk import SdkModule
+from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
+from wxlogin.api.server import send_error
+from wxlogin.errors import InvalidRequest, WxLoginError
+
+__all__ = ["DEMO_PATH", "FEED_PATH", "DemoFront"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEMO_PATH: Final = "/demo"
+FEED_PATH: Final = "/demo/events"
+FORWARDED_TO_SIMULATOR: Final = frozenset({"/__sim/login", "/__sim/phone-code"})
+_STATIC_PREFIX: Final = "/demo/static/"
+_SDK_PREFIX: Final = "/demo/sdk/"
+_STATIC_TYPES: Final = {
+    ".js": b"text/javascript; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".html": b"text/html; charset=utf-8",
+}
+_JAVASCRIPT: Final = _STATIC_TYPES[".js"]
+_JSON: Final = b"application/json"
+_COMMON_HEADERS: Final = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-cache")]
+_MAX_SEQ: Final = 2**53
+
+
+def _static_files() -> dict[str, tuple[bytes, bytes]]:
+    """The page's own files (package data), read once: name → (Content-Type, bytes)."""
+    files: dict[str, tuple[bytes, bytes]] = {}
+    folder = resources.files("wxlogin.api.demo").joinpath("static")
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if entry.is_file() and suffix in _STATIC_TYPES:
+            files[entry.name] = (_STATIC_TYPES[suffix], entry.read_bytes())
+    return files
+
+
+def page_policy(public_url: str) -> bytes:
+    """The page's Content-Security-Policy: scripts, styles, requests and images from this
+    origin only (avatars are served at ``public_url``), plus the ``blob:``/``data:`` images
+    the page itself makes. No inline code, no other host."""
+    parts = urlsplit(public_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' {origin} blob: data:; connect-src 'self'; "
+        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ).encode()
+
+
+class DemoFront:
+    """``wxlogin dev``'s app: the demo routes, two simulator routes, then ``service_app``."""
+
+    def __init__(
+        self,
+        service_app: WxLoginApp,
+        *,
+        simulator: ASGIApp,
+        feed: EventFeed,
+        appid: str,
+        access_token_ttl: int,
+        public_url: str,
+        sdk: SdkModule | None,
+        sdk_problem: str = "",
+    ) -> None:
+        self._service_app = service_app
+        self._simulator = simulator
+        self._feed = feed
+        self._appid = appid
+        self._access_token_ttl = access_token_ttl
+        self._sdk = sdk
+        self._sdk_problem = sdk_problem
+        self._static = _static_files()
+        self._page_headers = [
+            (b"content-type", _STATIC_TYPES[".html"]),
+            (b"content-security-policy", page_policy(public_url)),
+            *_COMMON_HEADERS,
+        ]
+
+    def __repr__(self) -> str:
+        return f"DemoFront({self._service_app!r}, sdk={self._sdk!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path == DEMO_PATH or path.startswith(DEMO_PATH + "/"):
+                await self._demo(scope, send)
+            elif path in FORWARDED_TO_SIMULATOR:
+                await self._simulator(scope, receive, send)
+            else:
+                await self._service_app(scope, receive, send)
+        elif kind == "lifespan":
+            await self._service_app(scope, receive, self._watch_startup(send))
+        else:
+            await self._service_app(scope, receive, send)
+
+    def _watch_startup(self, send: Send) -> Send:
+        """``send`` for the service's lifespan: once it has started, it tells the feed."""
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self._attach_listener()
+            await send(message)
+
+        return watched
+
+    def _attach_listener(self) -> None:
+        service = self._service_app.service
+        if service is None:
+            return
+        narrator = service_narrator(self._feed)
+        service.listener = narrator
+        if service.avatars is not None:
+            service.avatars.listener = narrator
+
+    # ------------------------------------------------------------------ the demo routes
+
+    async def _demo(self, scope: Scope, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if method not in ("GET", "HEAD"):
+            await send_error(send, render_error(MethodNotAllowed(("GET",)), method, path))
+            return
+        head_only = method == "HEAD"
+        try:
+            if path in (DEMO_PATH, DEMO_PATH + "/"):
+                body = self._static["index.html"][1]
+                await _respond(send, 200, self._page_headers, body, head_only)
+            elif path == DEMO_PATH + "/config.json":
+                await _respond(send, 200, _json_headers(), self._config(), head_only)
+            elif path == FEED_PATH:
+                page = self._feed.page(_after(scope.get("query_string", b"")))
+                await _respond(send, 200, _json_headers(), msgspec.json.encode(page), head_only)
+            elif path.startswith(_STATIC_PREFIX) and path[len(_STATIC_PREFIX) :] in self._static:
+                content_type, body = self._static[path[len(_STATIC_PREFIX) :]]
+                headers = [(b"content-type", content_type), *_COMMON_HEADERS]
+                await _respond(send, 200, headers, body, head_only)
+            elif path.startswith(_SDK_PREFIX) and self._sdk is not None:
+                module = self._sdk.read(path[len(_SDK_PREFIX) :])
+                if module is None:
+                    raise RouteNotFound("no such SDK module")
+                headers = [(b"content-type", _JAVASCRIPT), *_COMMON_HEADERS]
+                await _respond(send, 200, headers, module, head_only)
+            else:
+                raise RouteNotFound()
+        except WxLoginError as exc:
+            await send_error(send, render_error(exc, method, path))
+
+    def _config(self) -> bytes:
+        return msgspec.json.encode(
+            {
+                "appid": self._appid,
+                "access_token_ttl": self._access_token_ttl,
+                "feed_last": self._feed.last,
+                "sdk": self._sdk is not None,
+                "sdk_hint": self._sdk_problem,
+            }
+        )
+
+
+def _after(query_string: bytes) -> int | None:
+    """``after`` of ``/demo/events``: a feed position, or None when absent."""
+    query = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    values = [v for k, v in query if k == "after"]
+    if not values:
+        return None
+    text = values[-1]
+    if not (text.isascii() and text.isdigit()) or len(text) > 16 or int(text) > _MAX_SEQ:
+        raise InvalidRequest("after must be a whole number: the last event seen")
+    return int(text)
+
+
+def _json_headers() -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", _JSON), *_COMMON_HEADERS]
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head_only: bool
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head_only else body})

@@ -1,0 +1,221 @@
+// /demo: a mini program page, played in the browser on the real SDK.
+//
+// The SDK is `wxlogin-miniprogram`'s own ES module, served by `wxlogin dev` from the package
+// directory (/demo/sdk/), not a copy; `wx` is the browser stand-in of wx-shim.js. What the
+// page does is what a mini program page does: log in, share the phone number, choose an
+// avatar and a nickname, call a protected route, log out.
+
+import { createWx } from './wx-shim.js';
+import { createTimeline, followServer } from './timeline.js';
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const timeline = createTimeline(/** @type {HTMLOListElement} */ ($('timeline')));
+const statusLine = $('status');
+
+function showStatus(text, isError) {
+  statusLine.textContent = text;
+  statusLine.classList.toggle('error', Boolean(isError));
+}
+
+function phoneSays(kind, title, detail, failed) {
+  timeline.add({ at: Date.now(), side: 'miniprogram', kind, title, detail, failed });
+}
+
+/** How an SDK error reads: its class, its server code when it has one, its message. */
+function describe(error) {
+  const name = (error && error.name) || 'Error';
+  const code = error && error.code ? ' [' + error.code + ']' : '';
+  return name + code + ': ' + ((error && error.message) || String(error));
+}
+
+// ------------------------------------------------------------------ the user card
+
+function render(user) {
+  const card = $('user-card');
+  const avatar = /** @type {HTMLImageElement} */ ($('avatar'));
+  card.dataset.state = user ? 'in' : 'out';
+  if (!user) {
+    $('nickname-shown').replaceChildren('未登录 ', Object.assign(document.createElement('span'), { className: 'en', textContent: 'Not logged in' }));
+    $('user-id').textContent = '—';
+    $('phone').textContent = '—';
+    $('openid').textContent = '—';
+    avatar.hidden = true;
+    avatar.removeAttribute('src');
+    $('avatar-empty').hidden = false;
+    return;
+  }
+  $('nickname-shown').textContent = user.nickname || '微信用户 (no nickname yet)';
+  $('user-id').textContent = user.id;
+  $('phone').textContent = user.phone || '未绑定 not bound';
+  const identity = (user.identities || [])[0];
+  $('openid').textContent = identity ? identity.openid : '—';
+  // Only our server's avatar files are shown (the page's CSP would refuse others anyway).
+  if (typeof user.avatar_url === 'string' && /^https?:\/\//.test(user.avatar_url)) {
+    if (avatar.getAttribute('src') !== user.avatar_url) avatar.src = user.avatar_url;
+    avatar.hidden = false;
+    $('avatar-empty').hidden = true;
+  } else {
+    avatar.hidden = true;
+    avatar.removeAttribute('src');
+    $('avatar-empty').hidden = false;
+  }
+}
+
+// ------------------------------------------------------------------ a generated avatar
+
+function drawnAvatar(name) {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 128;
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+  let hue = 0;
+  for (const char of name) hue = (hue * 31 + char.codePointAt(0)) % 360;
+  ctx.fillStyle = 'hsl(' + hue + ', 60%, 55%)';
+  ctx.fillRect(0, 0, 128, 128);
+  ctx.fillStyle = '#fff';
+  ctx.font = 'bold 72px sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText((name[0] || '?').toUpperCase(), 64, 70);
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the canvas gave no image'))), 'image/png');
+  });
+}
+
+// ------------------------------------------------------------------ start
+
+async function start() {
+  const configAnswer = await fetch('/demo/config.json', { cache: 'no-store' });
+  const config = await configAnswer.json();
+  followServer(timeline, (text) => {
+    $('feed-state').textContent = text;
+  }, config.feed_last);
+
+  let skewMs = 0; // the phone's clock runs ahead after "skip ahead"
+  const phoneNow = () => Date.now() + skewMs;
+  const showClock = () => {
+    const now = new Date(phoneNow());
+    $('phone-clock').textContent = String(now.getHours()).padStart(2, '0') + ':' + String(now.getMinutes()).padStart(2, '0');
+  };
+  showClock();
+  setInterval(showClock, 1000);
+
+  const simUser = /** @type {HTMLInputElement} */ ($('sim-user'));
+  const shim = createWx({
+    appid: config.appid,
+    user: () => simUser.value.trim() || 'alice',
+    onCall: (call) => phoneSays(call.kind, call.title, call.detail, call.failed),
+  });
+
+  let sdk;
+  try {
+    sdk = await import('/demo/sdk/index.mjs');
+  } catch (error) {
+    const missing = $('sdk-missing');
+    missing.textContent = 'The SDK module could not be loaded (' + describe(error) + '). ' + (config.sdk_hint || '');
+    missing.hidden = false;
+    return;
+  }
+  const auth = sdk.createAuth({ baseUrl: location.origin, appid: config.appid, platformApi: shim.wx, now: phoneNow });
+  auth.onChange((event) => {
+    if (event.type === 'login') phoneSays('sdk_login', 'SDK: logged in', event.newUser ? 'a new user' : 'a returning user');
+    else if (event.type === 'refresh') phoneSays('sdk_refresh', 'SDK: tokens refreshed', 'before the access token expired');
+    else if (event.type === 'user') phoneSays('sdk_user', 'SDK: user updated', '');
+    else if (event.type === 'logout') phoneSays('sdk_logout', 'SDK: logged out', event.reason === 'logout' ? 'by the user' : 'the server ended the session');
+    render(event.type === 'logout' ? null : event.user);
+  });
+  render(auth.getUser());
+
+  /** Run one tap's work: the button waits, the outcome shows in the status line. */
+  function onTap(button, what, work) {
+    button.addEventListener('click', async (tap) => {
+      tap.preventDefault();
+      button.disabled = true;
+      showStatus(what + ' …');
+      try {
+        const done = await work();
+        showStatus(done || what + ' ✓');
+      } catch (error) {
+        showStatus(what + ' ✗ ' + describe(error), true);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  onTap($('login'), '微信登录 login', async () => {
+    const { user, newUser } = await auth.login();
+    render(user);
+    return '已登录 logged in (' + (newUser ? 'new user' : 'returning user') + ')';
+  });
+
+  onTap($('phone-button'), '手机号 phone', async () => {
+    render(await auth.bindPhone(await shim.phoneButtonEvent('ok')));
+  });
+  onTap($('phone-deny'), '拒绝 deny', async () => {
+    await auth.bindPhone(await shim.phoneButtonEvent('deny'));
+  });
+
+  const avatarFile = /** @type {HTMLInputElement} */ ($('avatar-file'));
+  async function uploadAvatar(image) {
+    const event = shim.chooseAvatarEvent(image);
+    render(await auth.uploadAvatar(event.detail.avatarUrl));
+  }
+  avatarFile.addEventListener('change', async () => {
+    const file = avatarFile.files && avatarFile.files[0];
+    avatarFile.value = '';
+    if (!file) return;
+    showStatus('头像 avatar …');
+    try {
+      await uploadAvatar(file);
+      showStatus('头像 avatar ✓');
+    } catch (error) {
+      showStatus('头像 avatar ✗ ' + describe(error), true);
+    }
+  });
+  onTap($('avatar-generate'), '头像 avatar', async () => {
+    await uploadAvatar(await drawnAvatar(simUser.value.trim() || 'alice'));
+  });
+
+  const nickname = /** @type {HTMLInputElement} */ ($('nickname'));
+  const profileForm = /** @type {HTMLFormElement} */ ($('profile-form'));
+  onTap(/** @type {HTMLElement} */ (profileForm.querySelector('button[type=submit]')), '昵称 nickname', async () => {
+    render(await auth.updateProfile({ nickname: nickname.value }));
+  });
+  profileForm.addEventListener('submit', (event) => event.preventDefault());
+
+  const callResult = $('call-result');
+  onTap($('call'), '受保护的接口 protected call', async () => {
+    callResult.textContent = '…';
+    const answer = await auth.request({ url: '/me' });
+    const data = answer.data || {};
+    callResult.textContent = 'GET /me → HTTP ' + answer.statusCode + '\n' +
+      JSON.stringify(answer.statusCode === 200 ? { id: data.id, phone: data.phone, nickname: data.nickname } : data, null, 1);
+    if (answer.statusCode === 200) render(data);
+  });
+
+  const skipSeconds = Number(config.access_token_ttl) || 900;
+  $('skip').querySelector('.en').textContent = 'Skip ' + Math.round(skipSeconds / 60) + ' min (phone clock)';
+  onTap($('skip'), '快进 skip', async () => {
+    skewMs += skipSeconds * 1000;
+    showClock();
+    phoneSays('clock_skip', 'phone clock +' + Math.round(skipSeconds / 60) + ' min', 'the access token now looks due: the next call refreshes first');
+  });
+
+  onTap($('logout'), '退出登录 logout', async () => {
+    await auth.logout();
+    render(null);
+    callResult.textContent = '';
+    return '已退出 logged out';
+  });
+
+  onTap($('clear'), '清空 clear', async () => {
+    timeline.clear();
+  });
+
+  for (const control of document.querySelectorAll('button, input[type=file]')) {
+    /** @type {HTMLButtonElement} */ (control).disabled = false;
+  }
+  document.body.dataset.ready = 'true';
+}
+
+start().catch((error) => showStatus('页面启动失败 the page could not start: ' + describe(error), true));
