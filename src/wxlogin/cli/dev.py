@@ -2,7 +2,9 @@
 
 No WeChat account and no server to install: SQLite in ./.wxlogin, the in-memory cache, and
 the built-in WeChat simulator with one app registered on both sides. It prints a walkthrough
-that can be pasted into a shell as it is.
+that can be pasted into a shell as it is, and serves ``/demo`` (``wxlogin.api.demo``): a mini
+program played in the browser on the real SDK, beside a timeline of both sides — which only
+this command serves, never ``wxlogin serve``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,21 @@ from wxlogin.cli._common import parse_app
 DEV_APPID = "wx0123456789abcdef"
 DEV_SECRET = "wxlogin-dev-secret"  # only the local simulator ever sees it
 DEV_OPEN_ACCOUNT = "wxlogin-dev"
+
+
+class QuietFeedPolls(logging.Filter):
+    """An open /demo page polls its event feed a few times a second; those access-log lines
+    would bury every other request, so they are left out."""
+
+    def __init__(self, feed_path: str) -> None:
+        super().__init__()
+        self._feed_path = feed_path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access formats (client, method, path, http version, status).
+        path = args[2] if isinstance(args, tuple) and len(args) > 2 else None
+        return not (isinstance(path, str) and path.startswith(self._feed_path))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"the mini program to register on both sides (default {DEV_APPID})",
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".wxlogin"), help="(./.wxlogin)")
+    parser.add_argument(
+        "--sdk-dir",
+        type=Path,
+        help="the wxlogin-miniprogram package /demo runs on "
+        "(default: clients/miniprogram of this checkout)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(handler=run)
 
@@ -84,6 +107,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wxlogin.api.app import create_app
+    from wxlogin.api.demo import (
+        FEED_PATH,
+        DemoFront,
+        EventFeed,
+        SdkModule,
+        SdkNotFound,
+        SimulatorWitness,
+    )
     from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
     from wxlogin.cli._servers import serve_all
     from wxlogin.cli.simulate import RedactCredentials
@@ -110,16 +141,36 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     simulator = Simulator()
     simulator.register_app(appid=appid, secret=secret, open_account=open_account)
+    # /demo: its timeline hears from the simulator (the witness watches its traffic, on its own
+    # port and through the two routes the page reaches on the service's origin) and from the
+    # service (its listener, attached once the service has started).
+    feed = EventFeed()
+    watched_simulator = SimulatorWitness(simulator.app, feed)
+    try:
+        sdk: SdkModule | None = SdkModule.locate(args.sdk_dir)
+        sdk_problem = ""
+    except SdkNotFound as exc:
+        sdk, sdk_problem = None, f"{exc}; pass --sdk-dir PATH/TO/clients/miniprogram"
+    front = DemoFront(
+        create_app(settings),
+        simulator=watched_simulator,
+        feed=feed,
+        appid=appid,
+        access_token_ttl=settings.access_token_ttl,
+        public_url=api,
+        sdk=sdk,
+        sdk_problem=sdk_problem,
+    )
     configs = [
         uvicorn.Config(
-            simulator.app,
+            watched_simulator,
             host=host,
             port=args.sim_port,
             log_level="warning",
             log_config=None,  # keep our one log format
         ),
         uvicorn.Config(
-            create_app(settings),
+            front,
             host=host,
             port=args.port,
             log_level=args.log_level,
@@ -131,13 +182,16 @@ def run(args: argparse.Namespace) -> int:
     # the mini program's and our server's calls to the simulator, with credentials redacted.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(RedactCredentials())
+    logging.getLogger("uvicorn.access").addFilter(QuietFeedPolls(FEED_PATH))
 
     def announce() -> None:
+        demo = f"{api}/demo" if sdk is not None else f"{api}/demo (no SDK: {sdk_problem})"
         print(
             f"\nwxlogin dev is running (data in {settings.data_dir}/, Ctrl-C to stop)\n"
             f"  login service   {api}    (OpenAPI docs: {api}/docs)\n"
             f"  WeChat simulator {sim_url}  (control API: {sim_url}/__sim/state)\n"
-            f"  mini program    {appid}\n\n"
+            f"  mini program    {appid}\n"
+            f"  in a browser    {demo}  (the mini program on the real SDK, and a timeline)\n\n"
             "Try it — paste this into another shell:\n\n"
             + walkthrough(api=api, sim=sim_url, appid=appid),
             flush=True,
