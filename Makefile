@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/wxlogin dev
 
-## test: ruff, mypy --strict, then pytest on SQLite+memory and (when reachable) PostgreSQL+Redis
-test: lint typecheck pytest jstest
+## test: ruff, mypy --strict, then pytest on SQLite+memory and (when reachable) PostgreSQL+Redis,
+## the mini-program SDK's node tests (jstest) and /demo in chromium (browsertest)
+test: lint typecheck pytest jstest browsertest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples
@@ -46,6 +47,32 @@ $(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
 jstest: $(STAMP) $(SDK_STAMP)
 	@cd $(SDK_DIR) && node scripts/build-cjs.mjs --check && npx --no-install tsc -p tsconfig.json \
 		&& node --test test/*.test.mjs
+
+## browsertest: `wxlogin dev`'s /demo clicked through in Debian's chromium by playwright-core
+## (tests/browser): login, phone, avatar, nickname, protected call, refresh, logout. Installs
+## chromium with apt when /usr/bin/chromium is missing (never a downloaded browser build), and a
+## small CJK font so the screenshots are legible. Screenshots: tests/browser/artifacts/.
+## Under CI=true a browser that cannot run fails the test; elsewhere it is skipped, loudly.
+.PHONY: browsertest
+BROWSER_DIR   := tests/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
+CHROMIUM      := /usr/bin/chromium
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@echo "installing the browser test's locked dependencies (npm ci: playwright-core, no browser) ..."
+	@cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(BROWSER_STAMP)
+
+browsertest: $(STAMP) $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (apt) ..."; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "could not install chromium: the browser test will say what that means"; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1; } || \
+		echo "no CJK font: the screenshots will show boxes for the Chinese labels"; }
+	@cd $(BROWSER_DIR) && node --test --test-concurrency=1 demo.test.mjs
 
 ## bench: wxlogin side by side with the tutorial servers (bench/side_by_side.py, ~4-5 min)
 # The tutorial servers and the chart get their own virtualenv (bench/.venv) and node_modules,
@@ -80,4 +107,4 @@ lock:
 	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EXPRESS_DIR)/node_modules .mypy_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) $(EXPRESS_DIR)/node_modules $(BROWSER_DIR)/node_modules $(BROWSER_DIR)/artifacts .mypy_cache .ruff_cache build dist src/*.egg-info
