@@ -57,6 +57,7 @@ class RevocationList:
         self._mirror: dict[str, float] = {}
         self._in_step = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def in_step(self) -> bool:
@@ -92,27 +93,33 @@ class RevocationList:
 
     def start(self) -> None:
         if self._broadcast is not None and self._listener is None:
+            self._stopping = False
             self._listener = asyncio.create_task(self._listen(), name="wxlogin-revocations")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        task, self._listener = self._listener, None
+        if task is not None:
+            self._stopping = True
+            # redis-py can swallow a cancellation that lands on its own read timeout and read
+            # on: ask again until the task has really ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.2)
+            if not task.cancelled() and task.exception() is not None:
+                _log.warning("the revocation feed ended with %r", task.exception())
         self._in_step.clear()
 
     async def _listen(self) -> None:
         assert self._broadcast is not None
         pause = _RETRY_FIRST
-        while True:
+        while not self._stopping:
             try:
                 async with self._broadcast.subscribe(_CHANNEL) as subscription:
                     async for key in self._broadcast.scan(_KEY):
                         self._remember(key[len(_KEY) :])
                     self._in_step.set()
                     pause = _RETRY_FIRST
-                    while True:
+                    while not self._stopping:
                         self._remember((await subscription.next()).decode())
             except WxLoginError as exc:
                 _log.warning("revocation feed from Redis interrupted (%s); retrying", exc.code)
@@ -120,6 +127,8 @@ class RevocationList:
                 _log.exception("unexpected error in the revocation feed; retrying")
             # Until the feed is back, every check asks Redis: slower, never wrong.
             self._in_step.clear()
+            if self._stopping:
+                return
             await asyncio.sleep(pause)
             pause = min(pause * 2, _RETRY_MAX)
 
