@@ -4,6 +4,12 @@ Deviations the design table does not list are named here on purpose, with the re
 - ``wechat/`` uses ``cache.memory.MemoryCache`` as the default token store (the table says
   "cache protocol"); the in-memory store is part of that layer's contract.
 - ``simulator/`` reaches ``wechat.transport`` (lazily) to hand tests an in-process transport.
+- ``pay/`` imports the HTTP layer from where it lives today, ``wechat.transport`` and
+  ``wechat._http`` (the table's ``http``), and nothing else of ``wechat/``. It does not import
+  ``config``: the table does not list it, so settings reach the pay client as plain values
+  (the service and the CLI translate).
+- ``paycrypto`` is the crypto layer's second module (WeChat Pay's signatures, AEAD, keys).
+- ``simulator/`` shares ``pay.protocol`` (the wire facts) and never the pay client.
 """
 
 from __future__ import annotations
@@ -20,18 +26,43 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "config": {"errors"},
     "crypto": {"errors"},
+    "paycrypto": {"errors"},
     "cache": {"errors"},
     "wechat": {"errors", "cache"},
+    "pay": {"errors", "paycrypto", "wechat"},
     "tokens": {"errors", "config"},
     "store": {"errors", "config"},
-    "service": {"errors", "config", "wechat", "crypto", "tokens", "cache", "store"},
-    "api": {"errors", "config", "wechat", "crypto", "tokens", "cache", "store", "service"},
-    "simulator": {"errors", "wechat", "crypto"},
+    "service": {
+        "errors",
+        "config",
+        "wechat",
+        "pay",
+        "crypto",
+        "paycrypto",
+        "tokens",
+        "cache",
+        "store",
+    },
+    "api": {
+        "errors",
+        "config",
+        "wechat",
+        "pay",
+        "crypto",
+        "paycrypto",
+        "tokens",
+        "cache",
+        "store",
+        "service",
+    },
+    "simulator": {"errors", "wechat", "pay", "crypto", "paycrypto"},
     "cli": {
         "errors",
         "config",
         "wechat",
+        "pay",
         "crypto",
+        "paycrypto",
         "tokens",
         "cache",
         "store",
@@ -39,6 +70,11 @@ ALLOWED: dict[str, set[str]] = {
         "api",
         "simulator",
     },
+}
+# Where a layer may import only some modules of another: (importer, target) -> allowed modules.
+NARROWED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("pay", "wechat"): ("wxlogin.wechat.transport", "wxlogin.wechat._http"),
+    ("simulator", "pay"): ("wxlogin.pay.protocol",),
 }
 # Third-party libraries that belong to exactly one layer.
 # FastAPI and Starlette serve only host apps, through the adapter; the lean face is plain ASGI.
@@ -63,7 +99,8 @@ def imports(path: Path) -> list[str]:
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+            # module.name, so that `from wxlogin.pay import protocol` names the module it takes.
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
     return names
 
 
@@ -82,6 +119,11 @@ def test_module_imports_only_lower_layers(path: Path) -> None:
             if target == "__version__":
                 continue
             assert target in ALLOWED[layer], f"{layer} must not import wxlogin.{target} ({name})"
+            narrowed = NARROWED.get((layer, target))
+            if narrowed is not None:
+                assert any(name == ok or name.startswith(ok + ".") for ok in narrowed), (
+                    f"{layer} may import only {narrowed} of {target} ({name})"
+                )
         owners = OWNED.get(parts[0])
         if owners is not None:
             rel = str(path.relative_to(SRC))

@@ -27,6 +27,33 @@ them; nothing else in the package knows about HTTP.
     │   ├── OpenAccountMissing ··· 89002  open_account_missing (400)
     │   ├── InvalidTrade ········· 89300  invalid_trade (400)
     │   └── UnknownWeChatError ··· any other errcode  wechat_error (502)
+    ├── PayError  — WeChat Pay (API v3)
+    │   ├── PayApiError  — WeChat Pay answered with an error code; carries pay_code, status, field
+    │   │   ├── PayInvalidRequest ···· PARAM_ERROR INVALID_REQUEST  pay_invalid_request (400)
+    │   │   ├── PaySignatureRejected ·· SIGN_ERROR  misconfigured (500)
+    │   │   ├── PayNotAuthorized ····· NO_AUTH  pay_not_authorized (403)
+    │   │   ├── PayMisconfigured ····· APPID_MCHID_NOT_MATCH MCH_NOT_EXISTS  misconfigured (500)
+    │   │   ├── PayOrderNotFound ····· ORDER_NOT_EXIST RESOURCE_NOT_EXISTS NOT_FOUND
+    │   │   │                          pay_not_found (404)
+    │   │   ├── OutTradeNoUsed ······· OUT_TRADE_NO_USED  out_trade_no_used (409)
+    │   │   ├── OrderAlreadyPaid ····· ORDERPAID  order_paid (409)
+    │   │   ├── OrderClosed ·········· ORDER_CLOSED  order_closed (409)
+    │   │   ├── RefundNotEnough ······ NOT_ENOUGH  refund_not_enough (409)
+    │   │   ├── PayTradeRefused ······ TRADE_ERROR RULE_LIMIT ACCOUNT_ERROR USER_ACCOUNT_ABNORMAL
+    │   │   │                          pay_refused (403)
+    │   │   ├── PayRateLimited ······· RATELIMIT_EXCEEDED FREQUENCY_LIMITED
+    │   │   │                          pay_rate_limited (429, retryable)
+    │   │   ├── PaySystemError ······· SYSTEM_ERROR BANK_ERROR  pay_upstream_busy (503, retryable)
+    │   │   └── UnknownPayError ······ any other code  pay_error (502, retryable on 5xx)
+    │   ├── UntrustedPayResponse ····· failed verification  untrusted_pay_response (502)
+    │   ├── PayVerificationError  — a signature that cannot be trusted  invalid_pay_signature (401)
+    │   │   ├── PaySignatureMissing ·· signature headers missing or malformed
+    │   │   ├── UnknownPaySerial ····· signed by a key this merchant does not hold
+    │   │   ├── StalePayTimestamp ···· more than 5 minutes off (a replay, or a skewed clock)
+    │   │   ├── BadPaySignature ······ does not verify (forged or altered)
+    │   │   │   └── PaySignatureProbe ·· a WECHATPAY/SIGNTEST/ probe
+    │   │   └── PayDecryptionFailed ·· wrong APIv3 key, or altered  pay_decryption_failed (400)
+    │   └── InvalidPayKey ············ an unusable key or certificate  misconfigured (500)
     ├── UpstreamError  — we could not get a usable answer from WeChat at all
     │   ├── UpstreamTimeout ······ upstream_timeout (504, retryable)
     │   ├── UpstreamUnavailable ·· upstream_unavailable (503, retryable)
@@ -65,6 +92,7 @@ __all__ = [
     "ApiUnauthorized",
     "AuthenticationError",
     "BadAppCredentials",
+    "BadPaySignature",
     "BadUpstreamResponse",
     "CodeUsed",
     "ConfigurationError",
@@ -73,6 +101,7 @@ __all__ = [
     "InvalidCode",
     "InvalidCredential",
     "InvalidOpenid",
+    "InvalidPayKey",
     "InvalidRequest",
     "InvalidSignature",
     "InvalidToken",
@@ -83,20 +112,42 @@ __all__ = [
     "NotFound",
     "NotReady",
     "OpenAccountMissing",
+    "OrderAlreadyPaid",
+    "OrderClosed",
+    "OutTradeNoUsed",
+    "PayApiError",
+    "PayDecryptionFailed",
+    "PayError",
+    "PayInvalidRequest",
+    "PayMisconfigured",
+    "PayNotAuthorized",
+    "PayOrderNotFound",
+    "PayRateLimited",
+    "PaySignatureMissing",
+    "PaySignatureProbe",
+    "PaySignatureRejected",
+    "PaySystemError",
+    "PayTradeRefused",
+    "PayVerificationError",
     "QuotaExceeded",
     "RateLimited",
     "RefreshReused",
+    "RefundNotEnough",
     "RiskControl",
     "ServiceError",
     "SessionKeyMissing",
     "SessionRevoked",
     "SignatureMismatch",
+    "StalePayTimestamp",
     "StaleSessionKey",
     "Throttled",
     "TokenExpired",
     "UnknownApp",
+    "UnknownPayError",
+    "UnknownPaySerial",
     "UnknownWeChatError",
     "UnsupportedImage",
+    "UntrustedPayResponse",
     "UpstreamBusy",
     "UpstreamError",
     "UpstreamMisconfigured",
@@ -107,6 +158,7 @@ __all__ = [
     "WeChatError",
     "WxLoginError",
     "error_for_errcode",
+    "error_for_pay_code",
 ]
 
 
@@ -389,6 +441,300 @@ def error_for_errcode(
     """
     cls = (overrides or {}).get(errcode) or _BY_ERRCODE.get(errcode, UnknownWeChatError)
     return cls(errcode, errmsg)
+
+
+# --------------------------------------------------------------------------- WeChat Pay
+
+
+class PayError(WxLoginError):
+    """Base of everything WeChat Pay (API v3) can go wrong with."""
+
+    code = "pay_error"
+    http_status = 502
+    default_message = "WeChat Pay could not complete the request"
+
+
+class PayApiError(PayError):
+    """WeChat Pay answered with an error: ``{"code", "message", "detail"?}`` and a 4xx/5xx.
+
+    ``pay_code`` is WeChat Pay's code (``PARAM_ERROR``...); ``pay_codes`` lists the codes a
+    subclass stands for and ``error_for_pay_code`` picks the class. ``status`` is the HTTP
+    status WeChat Pay answered with, ``field`` the request field its ``detail`` blames (never the
+    value it quotes), ``request_id`` its ``Request-ID`` header (what its support asks for).
+    ``verified`` tells whether the error answer carried a valid WeChat Pay signature: WeChat
+    Pay does not sign every error, so an error is only ever read as a refusal, never as a
+    statement about an order's state — confirm that with a (verified) query.
+    """
+
+    pay_codes: ClassVar[tuple[str, ...]] = ()
+    default_retry_after: ClassVar[float | None] = None
+
+    def __init__(
+        self,
+        pay_code: str,
+        *,
+        status: int = 400,
+        pay_message: str = "",
+        field: str | None = None,
+        request_id: str | None = None,
+        verified: bool = False,
+        message: str | None = None,
+    ) -> None:
+        self.pay_code = pay_code
+        self.status = status
+        self.pay_message = pay_message
+        self.field = field
+        self.request_id = request_id
+        self.verified = verified
+        detail = message or self.default_message
+        where = f", field {field}" if field else ""
+        super().__init__(f"{detail} ({pay_code}{where})", retry_after=self.default_retry_after)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pay_code={self.pay_code!r}, status={self.status}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class PayInvalidRequest(PayApiError):
+    pay_codes = ("PARAM_ERROR", "INVALID_REQUEST")
+    code = "pay_invalid_request"
+    http_status = 400
+    default_message = "WeChat Pay rejected the request's parameters"
+
+
+class PaySignatureRejected(PayApiError):
+    """401 SIGN_ERROR: our request signature did not verify — a merchant key that does not
+    match its serial, a wrong mchid, or a server clock more than 5 minutes off."""
+
+    pay_codes = ("SIGN_ERROR",)
+    code = "misconfigured"
+    http_status = 500
+    default_message = "WeChat Pay rejected the request signature (merchant key, serial or clock)"
+
+
+class PayNotAuthorized(PayApiError):
+    pay_codes = ("NO_AUTH",)
+    code = "pay_not_authorized"
+    http_status = 403
+    default_message = "the merchant is not authorised for this WeChat Pay operation"
+
+
+class PayMisconfigured(PayApiError):
+    """The appid is not bound to the mchid, or the mchid does not exist."""
+
+    pay_codes = ("APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS")
+    code = "misconfigured"
+    http_status = 500
+    default_message = "WeChat Pay does not accept this appid and mchid together"
+
+
+class PayOrderNotFound(PayApiError):
+    pay_codes = ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS", "NOT_FOUND")
+    code = "pay_not_found"
+    http_status = 404
+    default_message = "WeChat Pay has no such order or refund"
+
+
+class OutTradeNoUsed(PayApiError):
+    """The out_trade_no was already used for an order with other parameters."""
+
+    pay_codes = ("OUT_TRADE_NO_USED",)
+    code = "out_trade_no_used"
+    http_status = 409
+    default_message = "the out_trade_no is already used by an order with other parameters"
+
+
+class OrderAlreadyPaid(PayApiError):
+    pay_codes = ("ORDERPAID",)
+    code = "order_paid"
+    http_status = 409
+    default_message = "the order is already paid"
+
+
+class OrderClosed(PayApiError):
+    pay_codes = ("ORDER_CLOSED",)
+    code = "order_closed"
+    http_status = 409
+    default_message = "the order is closed"
+
+
+class RefundNotEnough(PayApiError):
+    """NOT_ENOUGH: more refunded than the order has left (or than the merchant's balance)."""
+
+    pay_codes = ("NOT_ENOUGH",)
+    code = "refund_not_enough"
+    http_status = 409
+    default_message = "not enough left to refund"
+
+
+class PayTradeRefused(PayApiError):
+    """WeChat Pay's business rules or risk control refused the trade."""
+
+    pay_codes = ("TRADE_ERROR", "RULE_LIMIT", "ACCOUNT_ERROR", "USER_ACCOUNT_ABNORMAL")
+    code = "pay_refused"
+    http_status = 403
+    default_message = "WeChat Pay refused the trade"
+
+
+class PayRateLimited(PayApiError):
+    pay_codes = ("RATELIMIT_EXCEEDED", "FREQUENCY_LIMITED")
+    code = "pay_rate_limited"
+    http_status = 429
+    retryable = True
+    default_message = "WeChat Pay's rate limit was reached; retry later"
+    default_retry_after = 1.0
+
+
+class PaySystemError(PayApiError):
+    """SYSTEM_ERROR / BANK_ERROR: WeChat Pay's own failure; retry with the same parameters."""
+
+    pay_codes = ("SYSTEM_ERROR", "BANK_ERROR")
+    code = "pay_upstream_busy"
+    http_status = 503
+    retryable = True
+    default_message = "WeChat Pay failed on its side; retry with the same parameters"
+    default_retry_after = 1.0
+
+
+class UnknownPayError(PayApiError):
+    """A code wxlogin has no class for; ``pay_code`` and ``status`` are kept."""
+
+    code = "pay_error"
+    http_status = 502
+    default_message = "WeChat Pay returned an error"
+
+    def __init__(
+        self,
+        pay_code: str,
+        *,
+        status: int = 400,
+        pay_message: str = "",
+        field: str | None = None,
+        request_id: str | None = None,
+        verified: bool = False,
+        message: str | None = None,
+    ) -> None:
+        super().__init__(
+            pay_code,
+            status=status,
+            pay_message=pay_message,
+            field=field,
+            request_id=request_id,
+            verified=verified,
+            message=message,
+        )
+        # WeChat Pay: a 5xx is its own failure, worth another try with the same parameters.
+        self.retryable = status >= 500
+
+
+_BY_PAY_CODE: dict[str, type[PayApiError]] = {
+    pay_code: cls
+    for cls in (
+        PayInvalidRequest,
+        PaySignatureRejected,
+        PayNotAuthorized,
+        PayMisconfigured,
+        PayOrderNotFound,
+        OutTradeNoUsed,
+        OrderAlreadyPaid,
+        OrderClosed,
+        RefundNotEnough,
+        PayTradeRefused,
+        PayRateLimited,
+        PaySystemError,
+    )
+    for pay_code in cls.pay_codes
+}
+
+
+def error_for_pay_code(
+    pay_code: str,
+    *,
+    status: int = 400,
+    pay_message: str = "",
+    field: str | None = None,
+    request_id: str | None = None,
+    verified: bool = False,
+) -> PayApiError:
+    """Build the specific exception for a WeChat Pay error ``code``."""
+    cls = _BY_PAY_CODE.get(pay_code, UnknownPayError)
+    return cls(
+        pay_code,
+        status=status,
+        pay_message=pay_message,
+        field=field,
+        request_id=request_id,
+        verified=verified,
+    )
+
+
+class UntrustedPayResponse(PayError):
+    """A WeChat Pay answer whose signature did not verify; ``reason`` is the specific
+    ``PayVerificationError``. Nothing in such an answer is used: it may not be WeChat Pay's."""
+
+    code = "untrusted_pay_response"
+    http_status = 502
+    default_message = "WeChat Pay's answer failed signature verification"
+
+    def __init__(self, reason: PayVerificationError) -> None:
+        self.reason = reason
+        super().__init__(f"{self.default_message}: {reason.message}")
+
+    def __repr__(self) -> str:
+        return f"UntrustedPayResponse(reason={type(self.reason).__name__})"
+
+
+class PayVerificationError(PayError):
+    """A WeChat Pay signature (on a callback, or inside ``UntrustedPayResponse``) that cannot
+    be trusted. A callback refused with any of these gets a non-2xx answer, so a genuine one
+    is delivered again."""
+
+    code = "invalid_pay_signature"
+    http_status = 401
+    default_message = "the WeChat Pay signature cannot be trusted"
+
+
+class PaySignatureMissing(PayVerificationError):
+    default_message = "the WeChat Pay signature headers are missing or malformed"
+
+
+class UnknownPaySerial(PayVerificationError):
+    default_message = "signed with a WeChat Pay key this merchant does not hold (Wechatpay-Serial)"
+
+
+class StalePayTimestamp(PayVerificationError):
+    default_message = "the WeChat Pay timestamp is more than 5 minutes off (replayed or stale)"
+
+
+class BadPaySignature(PayVerificationError):
+    default_message = "the WeChat Pay signature does not match the body (forged or altered)"
+
+
+class PaySignatureProbe(BadPaySignature):
+    """WeChat Pay's deliberate probe (signature ``WECHATPAY/SIGNTEST/...``): it must fail."""
+
+    default_message = "a WeChat Pay signature probe (WECHATPAY/SIGNTEST), refused as it must be"
+
+
+class PayDecryptionFailed(PayVerificationError):
+    """AEAD_AES_256_GCM refused the resource. After a good signature this almost always means
+    the configured APIv3 key is not the merchant's current one."""
+
+    code = "pay_decryption_failed"
+    http_status = 400
+    default_message = (
+        "the WeChat Pay resource did not decrypt (wrong APIv3 key, or altered ciphertext)"
+    )
+
+
+class InvalidPayKey(PayError):
+    """A merchant key, WeChat Pay public key or platform certificate that cannot be used."""
+
+    code = "misconfigured"
+    http_status = 500
+    default_message = "a WeChat Pay key or certificate is not usable"
 
 
 # --------------------------------------------------------------------------- transport
