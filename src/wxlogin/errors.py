@@ -175,9 +175,18 @@ class WxLoginError(Exception):
     retryable: bool = False
     default_message: ClassVar[str] = "internal error"
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        detail: str | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.retry_after = retry_after
+        # For the operator, never the client: what exactly failed and where (a database
+        # named by its masked URL, a driver's exception class). Logged, and shown by the CLI.
+        self.detail = detail
         super().__init__(self.message)
 
     def __repr__(self) -> str:

@@ -139,12 +139,20 @@ async def harness_factory(
     """Build harnesses with settings overrides; all are shut down at the end of the test."""
     stack: list[tuple[WxLoginApp, Any, httpx2.AsyncClient]] = []
 
-    async def build(*, own_cache: Cache | None = None, **overrides: Any) -> Harness:
-        """``own_cache`` gives this app a cache of its own, like a worker without Redis."""
-        settings = make_settings(database_url, tmp_path / "data", **overrides)
+    async def build(
+        *, own_cache: Cache | None = None, migrate: bool = True, **overrides: Any
+    ) -> Harness:
+        """``own_cache`` gives this app a cache of its own, like a worker without Redis;
+        ``migrate=False`` starts it on a database it does not prepare (or cannot reach)."""
+        url = overrides.pop("database_url", database_url)
+        settings = make_settings(url, tmp_path / "data", **overrides)
         clock = Clock()
         app = create_app(
-            settings, wechat_transport=sim.transport, cache=own_cache or cache, clock=clock
+            settings,
+            wechat_transport=sim.transport,
+            cache=own_cache or cache,
+            clock=clock,
+            migrate=migrate,
         )
         lifespan = app.running()
         await lifespan.__aenter__()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.store.conftest import APP_A, Login
-from wxlogin.errors import ConfigurationError, NotReady, WxLoginError
+from wxlogin.errors import ConfigurationError, InvalidRequest, NotReady, WxLoginError
 from wxlogin.store.repository import Store
 
 UNREACHABLE_PG = "postgresql+asyncpg://wx:pg-password-789@127.0.0.1:1/wx"
@@ -22,10 +22,12 @@ async def test_unreachable_postgresql_is_not_ready(utc_now: datetime) -> None:
         assert await store.ping() is False
         with pytest.raises(NotReady) as caught:
             await store.get_user("u")
-        message = caught.value.message
-        assert "cannot connect to the database" in message
-        assert "127.0.0.1:1" in message
-        assert "pg-password-789" not in message
+        # The client's part says nothing of where the database is; the operator's part does.
+        message, detail = caught.value.message, caught.value.detail or ""
+        assert message == "the database is not available right now; retry later"
+        assert "cannot connect to the database" in detail
+        assert "127.0.0.1:1" in detail
+        assert "pg-password-789" not in message + detail
         assert caught.value.retryable
         assert caught.value.__cause__ is not None  # mapped with `from`
         with pytest.raises(NotReady):
@@ -39,8 +41,10 @@ async def test_unreachable_postgresql_is_not_ready(utc_now: datetime) -> None:
 async def test_unmigrated_database_says_how_to_fix_it(database_url: str) -> None:
     store = Store.from_url(database_url)
     try:
-        with pytest.raises(NotReady, match="wxlogin db upgrade"):
+        with pytest.raises(NotReady) as caught:
             await store.get_session("s")
+        assert "wxlogin db upgrade" in (caught.value.detail or "")
+        assert "wxlogin db upgrade" not in caught.value.message  # not a client's business
         assert await store.ping() is True  # reachable, just not migrated
     finally:
         await store.aclose()
@@ -98,3 +102,20 @@ async def test_repr_and_url_mask_the_password() -> None:
         assert store.url == "postgresql+asyncpg://wx:***@127.0.0.1:1/wx"
     finally:
         await store.aclose()
+
+
+async def test_a_value_the_database_refuses_is_the_requests_fault(
+    store: Store, login: Login, utc_now: datetime
+) -> None:
+    """PostgreSQL cannot store a NUL byte in text (SQLite can): that is a 400 naming nothing,
+    not a 500 naming the database. (The API refuses control characters before this.)"""
+    result = await login(APP_A, "oa")
+    if store.dialect == "sqlite":
+        stored = await store.update_profile(result.user.id, nickname="a\x00b", now=utc_now)
+        assert stored.nickname == "a\x00b"
+        return
+    with pytest.raises(InvalidRequest) as caught:
+        await store.update_profile(result.user.id, nickname="a\x00b", now=utc_now)
+    assert caught.value.http_status == 400
+    assert "postgresql" not in caught.value.message and "127.0.0.1" not in caught.value.message
+    assert "SQLSTATE 22" in (caught.value.detail or "")

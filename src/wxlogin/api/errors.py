@@ -97,7 +97,7 @@ def render_error(exc: WxLoginError, method: str, path: str) -> ErrorReply:
             path,
             exc.http_status,
             exc.code,
-            exc.message,
+            exc.detail or exc.message,
         )
     errcode = exc.errcode if isinstance(exc, WeChatError) else None
     body = _encode(ErrorBody(ErrorDetail(exc.code, exc.message, errcode)))

@@ -11,6 +11,7 @@ as sent, padding included, because it bounds untrusted input before any work is 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -36,11 +37,20 @@ __all__ = [
 ]
 
 
+# Control characters (C0, DEL, C1) have no place in any text a client sends us: a NUL cannot be
+# stored by PostgreSQL at all, and a newline in a nickname or a code would split a log line.
+# Everything else is fine, emoji and their zero-width joiners included.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
 def _text(max_length: int, description: str = "", *, min_length: int = 0) -> msgspec.Meta:
     return msgspec.Meta(
         min_length=min_length or None,
         max_length=max_length,
         description=description or None,
+        # Documented here, enforced in ``_Request.__post_init__`` with a plainer message.
+        extra_json_schema={"pattern": _NO_CONTROL_PATTERN},
     )
 
 
@@ -55,6 +65,9 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
             value = getattr(self, name)
             if isinstance(value, str):
                 stripped = value.strip()
+                # After stripping: a newline sent around a value is only padding.
+                if _CONTROL.search(stripped) is not None:
+                    raise ValueError(f"{name}: must not contain control characters")
                 if stripped is not value:  # str.strip returns the same object when unchanged
                     setattr(self, name, stripped)
                 if not stripped and name in self.not_blank:

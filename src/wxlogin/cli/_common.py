@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wxlogin.config import Settings
-from wxlogin.errors import ConfigurationError
+from wxlogin.errors import ConfigurationError, WxLoginError
 
 
 class CliError(Exception):
@@ -20,6 +20,14 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings.load(config, **overrides)
     except ConfigurationError as exc:
         raise CliError(f"configuration: {exc.message}") from None
+
+
+def describe(exc: BaseException) -> str:
+    """What the operator at the terminal should read: a wxlogin error's detail (the database,
+    the driver's exception class) where it has one, else its message."""
+    if isinstance(exc, WxLoginError):
+        return exc.detail or exc.message
+    return str(exc)
 
 
 def fail(command: str, message: str, status: int = 2) -> int:

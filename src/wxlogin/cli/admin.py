@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wxlogin.cli._common import CliError, fail, load_settings
+from wxlogin.cli._common import CliError, describe, fail, load_settings
 from wxlogin.errors import WxLoginError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def _list_users(args: argparse.Namespace) -> int:
     try:
         users = asyncio.run(go())
     except (CliError, WxLoginError) as exc:
-        return fail("users list", str(exc))
+        return fail("users list", describe(exc))
     if not users:
         print("no users yet")
         return 0
@@ -95,7 +95,7 @@ def _show_user(args: argparse.Namespace) -> int:
     try:
         user = asyncio.run(go())
     except (CliError, WxLoginError) as exc:
-        return fail("users show", str(exc))
+        return fail("users show", describe(exc))
     if user is None:
         return fail("users show", f"no user {args.user_id!r}", status=1)
     print(json.dumps(_user_json(user), ensure_ascii=False, indent=2))
@@ -119,6 +119,6 @@ def _revoke(args: argparse.Namespace) -> int:
     try:
         revoked = asyncio.run(go())
     except (CliError, WxLoginError) as exc:
-        return fail("sessions revoke", str(exc), status=1)
+        return fail("sessions revoke", describe(exc), status=1)
     print(f"revoked {len(revoked)} session(s) of user {args.user}")
     return 0

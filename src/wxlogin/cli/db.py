@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from wxlogin.cli._common import CliError, fail, load_settings
+from wxlogin.cli._common import CliError, describe, fail, load_settings
 from wxlogin.errors import WxLoginError
 
 
@@ -45,7 +45,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     try:
         url, before, after = asyncio.run(go())
     except (CliError, WxLoginError) as exc:
-        return fail("db upgrade", str(exc))
+        return fail("db upgrade", describe(exc))
     print(f"database: {url}")
     if before == after:
         print(f"revision: {after} (already up to date)")

@@ -115,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
         SdkNotFound,
         SimulatorWitness,
     )
-    from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
+    from wxlogin.cli._common import (
+        CliError,
+        configure_logging,
+        describe,
+        fail,
+        load_settings,
+    )
     from wxlogin.cli._servers import serve_all
     from wxlogin.cli.simulate import RedactCredentials
     from wxlogin.errors import WxLoginError
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             redis_url=None,
         )
     except CliError as exc:
-        return fail("dev", str(exc))
+        return fail("dev", describe(exc))
     configure_logging(args.log_level)
     # Migrations announce themselves at INFO; in dev that is noise around the walkthrough.
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -200,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_all(configs, on_started=announce))
     except (CliError, WxLoginError) as exc:
-        return fail("dev", str(exc))
+        return fail("dev", describe(exc))
     except KeyboardInterrupt:
         pass
     sys.stdout.flush()

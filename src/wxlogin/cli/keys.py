@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wxlogin.cli._common import CliError, fail, load_settings
+from wxlogin.cli._common import CliError, describe, fail, load_settings
 from wxlogin.errors import WxLoginError
 
 
@@ -38,7 +38,7 @@ def _rotate(args: argparse.Namespace) -> int:
         keys = SigningKeys.load_or_create(settings.data_dir)
         new_kid = keys.rotate(keep_for=settings.access_token_ttl + settings.token_leeway)
     except (CliError, WxLoginError) as exc:
-        return fail("keys rotate", str(exc))
+        return fail("keys rotate", describe(exc))
     print(f"new signing key: {new_kid}")
     previous = [kid for kid in keys.kids if kid != new_kid]
     if previous:

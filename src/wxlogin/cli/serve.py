@@ -45,7 +45,13 @@ async def _prepare(settings: Settings) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from wxlogin.cli._common import CliError, configure_logging, fail, load_settings
+    from wxlogin.cli._common import (
+        CliError,
+        configure_logging,
+        describe,
+        fail,
+        load_settings,
+    )
     from wxlogin.errors import WxLoginError
 
     try:
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level)
         asyncio.run(_prepare(settings))
     except (CliError, WxLoginError) as exc:
-        return fail("serve", str(exc))
+        return fail("serve", describe(exc))
     if args.workers > 1 and not settings.redis_url:
         _log.warning(
             "%d workers without WXLOGIN_REDIS_URL: rate limits and the access_token cache are "

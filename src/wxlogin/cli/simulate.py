@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports here, not at the top, so `wxlogin --help` stays instant.
     import uvicorn
 
-    from wxlogin.cli._common import fail
+    from wxlogin.cli._common import describe, fail
     from wxlogin.cli._servers import serve_all
     from wxlogin.simulator import SimulatorConfig, SimulatorError, create_app
     from wxlogin.simulator.core import RegisteredApp
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             apps=[RegisteredApp(appid, secret, account) for appid, secret, account in args.apps],
         )
     except (ValueError, TypeError, SimulatorError) as exc:
-        return fail("simulate", str(exc))
+        return fail("simulate", describe(exc))
     if not _is_loopback(args.host):
         print(
             f"WARNING: binding {args.host}, not loopback. Anyone who can reach this port can "

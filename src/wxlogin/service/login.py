@@ -10,6 +10,7 @@ The hot paths are shaped for speed:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -48,7 +49,13 @@ from wxlogin.tokens import (
     hash_refresh_token,
 )
 from wxlogin.wechat import WeChatClient
-from wxlogin.wechat.protocol import ANONYMOUS_AVATAR, ANONYMOUS_NICKNAME
+from wxlogin.wechat.protocol import (
+    ANONYMOUS_AVATAR,
+    ANONYMOUS_NICKNAME,
+    ANSWER_COUNTRY_CODE_RE,
+    ANSWER_PHONE_RE,
+    ANSWER_PURE_PHONE_RE,
+)
 
 __all__ = ["LoginOutcome", "LoginService", "ServicePolicy", "TokenPair"]
 
@@ -282,13 +289,23 @@ class LoginService:
         data = await self._decrypt(claims, encrypted_data, iv)
         phone = data.get("phoneNumber")
         pure = data.get("purePhoneNumber") or phone
-        if not isinstance(phone, str) or not isinstance(pure, str):
-            raise InvalidRequest("the decrypted data holds no phone number")
+        country = data.get("countryCode", "")
+        country = str(country) if type(country) is int else country
+        # WeChat's data, but shape-checked like any answer of WeChat's before it is stored.
+        if not (
+            isinstance(phone, str)
+            and isinstance(pure, str)
+            and isinstance(country, str)
+            and ANSWER_PHONE_RE.fullmatch(phone)
+            and ANSWER_PURE_PHONE_RE.fullmatch(pure)
+            and (country == "" or ANSWER_COUNTRY_CODE_RE.fullmatch(country))
+        ):
+            raise InvalidRequest("the decrypted data holds no valid phone number")
         user = await self.store.set_phone(
             claims.user_id,
             phone=phone,
             pure_phone=pure,
-            country_code=str(data.get("countryCode", "")),
+            country_code=country,
             now=self._now(),
         )
         if self.listener is not None:
@@ -407,8 +424,12 @@ def _new_refresh_token(session_id: str) -> str:
     return f"{session_id}.{secrets.token_urlsafe(32)}"
 
 
+# What we mint (``new_id``, base64url) and what a successor carries: nothing else is looked up.
+_REFRESH_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{32,128}")
+
+
 def _session_id_of(refresh_token: str) -> str:
-    session_id, dot, secret = refresh_token.partition(".")
-    if not dot or not session_id or len(secret) < 32:
+    match = _REFRESH_TOKEN.fullmatch(refresh_token)
+    if match is None:
         raise InvalidToken("malformed refresh token")
-    return session_id
+    return match.group(1)

@@ -1,9 +1,12 @@
 """The one place database failures become wxlogin errors.
 
-Unreachable, locked or unmigrated databases are ``NotReady`` (503, retryable); anything else is
-an internal error. Messages name the database (password masked) and the driver's exception
-class, never a statement's parameters or the driver's own text: a driver message can quote a
-value (a unique-key violation quotes the key), and values here include sealed session_keys.
+Unreachable, locked or unmigrated databases are ``NotReady`` (503, retryable); a value the
+database refuses (a NUL byte, text it cannot encode) is the request's fault (400); anything
+else is an internal error. What a client sees is a code and a neutral sentence: never the
+database's address, a file path or a driver's words (a driver message can quote a value — a
+unique-key violation quotes the key — and values here include sealed session_keys). What an
+operator needs goes in ``detail``: the database, password masked, and the driver's exception
+class; the API logs it, the CLI prints it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-from wxlogin.errors import NotReady, WxLoginError
+from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
 
-__all__ = ["is_retryable_conflict", "map_db_error", "sqlstate_of"]
+__all__ = ["is_retryable_conflict", "map_db_error", "sqlstate_of", "unit_failure"]
 
 # SQLite's words, and PostgreSQL's SQLSTATEs (undefined_table, undefined_column, undefined
 # function), for a database that was never migrated or is behind.
@@ -23,6 +26,12 @@ _MISSING_SCHEMA_SQLSTATES: Final = frozenset({"42P01", "42703", "42883"})
 RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})
 # Class 08 (connection exception), 53 (insufficient resources), 57P0x (shutting down).
 _UNAVAILABLE_SQLSTATE_PREFIXES: Final = ("08", "53", "57P")
+# Class 22: data exception — a value the database cannot take (a NUL byte, bad encoding).
+_DATA_SQLSTATE_PREFIX: Final = "22"
+
+_UNAVAILABLE: Final = "the database is not available right now; retry later"
+_UNMIGRATED: Final = "the database is not set up for this version of wxlogin"
+_FAILED: Final = "the database could not complete the request"
 
 
 def sqlstate_of(error: BaseException) -> str | None:
@@ -45,10 +54,12 @@ def map_db_error(error: BaseException, *, where: str) -> WxLoginError:
         return error
     kind = type(error).__name__
     if isinstance(error, TimeoutError):
-        return NotReady(f"the database at {where} did not answer in time")
+        return NotReady(_UNAVAILABLE, detail=f"the database at {where} did not answer in time")
     if isinstance(error, OSError):
         reason = error.strerror or kind
-        return NotReady(f"cannot connect to the database at {where} ({reason})")
+        return NotReady(
+            _UNAVAILABLE, detail=f"cannot connect to the database at {where} ({reason})"
+        )
     if isinstance(error, sqlite3.Error):
         return _sqlite(error, where, kind)
     sqlstate = sqlstate_of(error)
@@ -56,12 +67,28 @@ def map_db_error(error: BaseException, *, where: str) -> WxLoginError:
         if sqlstate in _MISSING_SCHEMA_SQLSTATES:
             return _unmigrated(where)
         if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
-            return NotReady(f"the database at {where} is unavailable ({kind})")
-        return WxLoginError(f"database error from {where} ({kind})")
+            return NotReady(_UNAVAILABLE, detail=f"the database at {where} is unavailable ({kind})")
+        if sqlstate.startswith(_DATA_SQLSTATE_PREFIX):
+            return InvalidRequest(
+                "a value in the request cannot be stored",
+                detail=f"the database at {where} refused a value ({kind}, SQLSTATE {sqlstate})",
+            )
+        return WxLoginError(_FAILED, detail=f"database error from {where} ({kind})")
     if kind in ("InterfaceError", "ConnectionDoesNotExistError", "InternalClientError"):
         # asyncpg's client-side failures: a connection that broke or was closed under us.
-        return NotReady(f"the database at {where} is unavailable ({kind})")
-    return WxLoginError(f"database error from {where} ({kind})")
+        return NotReady(_UNAVAILABLE, detail=f"the database at {where} is unavailable ({kind})")
+    return WxLoginError(_FAILED, detail=f"database error from {where} ({kind})")
+
+
+def unit_failure(where: str, sqlstate: str | None) -> WxLoginError:
+    """A unit of a batch that a PostgreSQL batch function reported as failed."""
+    if sqlstate and sqlstate.startswith(_DATA_SQLSTATE_PREFIX):
+        return InvalidRequest(
+            "a value in the request cannot be stored",
+            detail=f"the database at {where} refused a value (SQLSTATE {sqlstate})",
+        )
+    what = f"SQLSTATE {sqlstate}" if sqlstate else "no outcome"
+    return WxLoginError(_FAILED, detail=f"database error from {where} ({what})")
 
 
 def _sqlite(error: sqlite3.Error, where: str, kind: str) -> WxLoginError:
@@ -69,13 +96,19 @@ def _sqlite(error: sqlite3.Error, where: str, kind: str) -> WxLoginError:
     if any(marker in text for marker in _MISSING_SCHEMA_TEXT):
         return _unmigrated(where)
     if "locked" in text or "busy" in text:
-        return NotReady(f"the SQLite database at {where} stayed locked by another writer")
+        return NotReady(
+            _UNAVAILABLE, detail=f"the SQLite database at {where} stayed locked by another writer"
+        )
     if "unable to open" in text or "disk i/o" in text or "readonly" in text:
-        return NotReady(f"the SQLite database at {where} cannot be written ({kind})")
-    return WxLoginError(f"database error from {where} ({kind})")
+        return NotReady(
+            _UNAVAILABLE, detail=f"the SQLite database at {where} cannot be written ({kind})"
+        )
+    return WxLoginError(_FAILED, detail=f"database error from {where} ({kind})")
 
 
 def _unmigrated(where: str) -> NotReady:
     return NotReady(
-        f"the database at {where} has no wxlogin schema or an old one; run `wxlogin db upgrade`"
+        _UNMIGRATED,
+        detail=f"the database at {where} has no wxlogin schema or an old one; "
+        "run `wxlogin db upgrade`",
     )

@@ -25,7 +25,7 @@ from asyncpg.pool import PoolConnectionProxy
 from wxlogin.errors import NotReady, WxLoginError
 from wxlogin.store import identities
 from wxlogin.store.batch import Batcher
-from wxlogin.store.failures import is_retryable_conflict, map_db_error
+from wxlogin.store.failures import is_retryable_conflict, map_db_error, unit_failure
 from wxlogin.store.identities import LoginParams
 from wxlogin.store.records import (
     Identity,
@@ -270,8 +270,7 @@ class PostgresBackend:
         return outcomes
 
     def _unit_error(self, sqlstate: str | None) -> WxLoginError:
-        detail = f"SQLSTATE {sqlstate}" if sqlstate else "no outcome"
-        return WxLoginError(f"database error from {self._target.display} ({detail})")
+        return unit_failure(self._target.display, sqlstate)
 
     # ------------------------------------------------------------------ lifecycle
 
