@@ -1,4 +1,4 @@
-"""Persistence: users, identities, sessions, refresh-token rotation.
+"""Persistence: users, identities, sessions, refresh-token rotation, message sends.
 
 SQLite (WAL, one writer thread with group commit) by default; PostgreSQL (asyncpg, batch
 functions) for many processes. Runtime SQL on the bare drivers; the schema is migrated with
@@ -8,8 +8,10 @@ Alembic. ``Store`` is the whole public surface.
 from wxlogin.store.records import (
     Identity,
     LoginResult,
+    MessageSend,
     RotateOutcome,
     RotateResult,
+    SendOutcome,
     SessionRecord,
     User,
 )
@@ -19,8 +21,10 @@ from wxlogin.store.tx import StoreStats
 __all__ = [
     "Identity",
     "LoginResult",
+    "MessageSend",
     "RotateOutcome",
     "RotateResult",
+    "SendOutcome",
     "SessionRecord",
     "Store",
     "StoreStats",

@@ -10,8 +10,10 @@ from datetime import datetime
 __all__ = [
     "Identity",
     "LoginResult",
+    "MessageSend",
     "RotateOutcome",
     "RotateResult",
+    "SendOutcome",
     "SessionRecord",
     "User",
     "new_id",
@@ -93,3 +95,32 @@ class RotateOutcome(enum.Enum):
 class RotateResult:
     outcome: RotateOutcome
     session: SessionRecord | None
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class SendOutcome(enum.Enum):
+    """How one subscribe-message send went (``message_sends.outcome``)."""
+
+    SENT = "sent"  # WeChat took it: delivered, one accept spent
+    REFUSED = "refused"  # WeChat refused it (``errcode`` says why); nothing delivered
+    INVALID = "invalid"  # refused here before sending: WeChat would have refused it too
+    UNKNOWN = "unknown"  # no usable answer came back: it may or may not have been delivered
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSend:
+    """One send, as recorded: who, which template, which keywords, how it went. Never the
+    values of the keywords (they may be personal data)."""
+
+    id: str
+    user_id: str
+    appid: str
+    template_id: str
+    keywords: tuple[str, ...]
+    outcome: SendOutcome
+    errcode: int | None  # WeChat's errcode, when WeChat refused
+    error_code: str | None  # our stable error code, whenever it did not go out
+    field: str | None  # the keyword at fault, when one was named
+    sent_at: datetime

@@ -12,14 +12,22 @@ datetime) from the caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from wxlogin.store import identities, migrate, sessions, users
+from wxlogin.store import identities, messages, migrate, sessions, users
 from wxlogin.store.identities import LoginParams
 from wxlogin.store.postgres import PostgresBackend
-from wxlogin.store.records import LoginResult, RotateResult, SessionRecord, User, new_id
+from wxlogin.store.records import (
+    LoginResult,
+    MessageSend,
+    RotateResult,
+    SendOutcome,
+    SessionRecord,
+    User,
+    new_id,
+)
 from wxlogin.store.sessions import RotateParams
 from wxlogin.store.sqlite import SqliteBackend
 from wxlogin.store.target import DatabaseTarget, parse_target
@@ -233,3 +241,48 @@ class Store:
         """
         at = _aware(since, "since")
         return await self._backend.read(lambda tx: sessions.revoked_since(tx, at))
+
+    # ------------------------------------------------------------------ messages
+
+    async def record_message_send(
+        self,
+        *,
+        user_id: str,
+        appid: str,
+        template_id: str,
+        keywords: Sequence[str],
+        outcome: SendOutcome,
+        errcode: int | None = None,
+        error_code: str | None = None,
+        field: str | None = None,
+        now: datetime,
+    ) -> MessageSend:
+        """Record one subscribe-message send (never its values); the record, with a new id."""
+        send = MessageSend(
+            id=new_id(12),
+            user_id=user_id,
+            appid=appid,
+            template_id=template_id,
+            keywords=tuple(keywords),
+            outcome=outcome,
+            errcode=errcode,
+            error_code=error_code,
+            field=field,
+            sent_at=_aware(now, "now"),
+        )
+        return await self._backend.write(lambda tx: messages.record_send(tx, send))
+
+    async def list_message_sends(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        user_id: str | None = None,
+        template_id: str | None = None,
+    ) -> list[MessageSend]:
+        """Recorded sends, newest first; of one user and/or one template when given."""
+        return await self._backend.read(
+            lambda tx: messages.list_sends(
+                tx, limit=limit, offset=offset, user_id=user_id, template_id=template_id
+            )
+        )

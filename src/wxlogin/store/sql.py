@@ -29,6 +29,9 @@ SESSION_COLUMNS: Final = (
 _S: Final = "sessions.id, sessions.user_id, sessions.appid, sessions.openid, " + (
     "sessions.created_at, sessions.last_used_at, sessions.expires_at, sessions.revoked_at"
 )
+MESSAGE_SEND_COLUMNS: Final = (
+    "id, user_id, appid, template_id, keywords, outcome, errcode, error_code, field, sent_at"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,19 @@ class Statements:
     move_sessions: str = "UPDATE sessions SET user_id = ? WHERE user_id = ?"
     revoked_since: str = (
         "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id"
+    )
+    # ---------------------------------------------------------------- message sends
+    insert_message_send: str = (
+        "INSERT INTO message_sends (id, user_id, appid, template_id, keywords, outcome, "
+        "errcode, error_code, field, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    # Newest first; each filter applies only when its parameter is not NULL (each is bound
+    # twice: CAST gives PostgreSQL the type it cannot infer from IS NULL).
+    list_message_sends: str = (
+        f"SELECT {MESSAGE_SEND_COLUMNS} FROM message_sends "
+        "WHERE (CAST(? AS TEXT) IS NULL OR user_id = ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR template_id = ?) "
+        "ORDER BY sent_at DESC, id DESC LIMIT ? OFFSET ?"
     )
     # ---------------------------------------------------------------- housekeeping
     ping: str = "SELECT 1"

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 __all__ = [
     "UTCDateTime",
     "identities",
+    "message_sends",
     "metadata",
     "sessions",
     "used_refresh_tokens",
@@ -122,4 +124,22 @@ used_refresh_tokens = Table(
     Column("token_hash", LargeBinary, primary_key=True),
     Column("session_id", Text, ForeignKey("sessions.id"), nullable=False),
     Column("used_at", UTCDateTime, nullable=False),
+)
+
+# One row per subscribe-message send (migration 0004): who, which template, how it went. The
+# names of the keywords sent, never their values (personal data; see the migration).
+message_sends = Table(
+    "message_sends",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user_id", Text, ForeignKey("users.id"), nullable=False, index=True),
+    Column("appid", Text, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("keywords", Text, nullable=False),  # "thing1,time2"
+    Column("outcome", Text, nullable=False),  # records.SendOutcome
+    Column("errcode", Integer, nullable=True),  # WeChat's, when it refused
+    Column("error_code", Text, nullable=True),  # our stable code of the failure
+    Column("field", Text, nullable=True),  # the keyword at fault, when one was named
+    Column("sent_at", UTCDateTime, nullable=False),
+    Index(None, "sent_at"),
 )
