@@ -8,15 +8,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest bench clean lock
 
+# The first install takes a minute or two: pip says what it is doing, a line per package,
+# rather than sitting silent.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing wxlogin and its pinned dependencies into $(VENV) ..."
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@echo "installing wxlogin and its pinned dependencies into $(VENV) (a minute or two the first time) ..."
+	@$(BIN)/python -m pip install --progress-bar off --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-## run: start wxlogin on embedded defaults (SQLite + the built-in WeChat simulator)
+## run: start wxlogin on embedded defaults (SQLite + the built-in WeChat simulator);
+## `make run PORT=8001 SIM_PORT=8901` to use other ports
+PORT     ?= 8000
+SIM_PORT ?= 8900
 run: $(STAMP)
-	$(BIN)/wxlogin dev
+	$(BIN)/wxlogin dev --port $(PORT) --sim-port $(SIM_PORT)
 
 ## test: ruff, mypy --strict, then pytest on SQLite+memory and (when reachable) PostgreSQL+Redis,
 ## the mini-program SDK's node tests (jstest) and /demo in chromium (browsertest)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,25 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings.load(config, **overrides)
     except ConfigurationError as exc:
         raise CliError(f"configuration: {exc.message}") from None
+
+
+def port_in_use(host: str, port: int, flag: str) -> CliError | None:
+    """A one-line error when ``host:port`` cannot be bound (before any server starts, so the
+    operator reads one line naming the flag, not a traceback from deep inside the server).
+    The port is free again at once: this only looks."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the server will bind it: a port in TIME_WAIT from the last run is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return CliError(
+                    f"port {port} on {host} is already in use; choose another with {flag}"
+                )
+            return CliError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); check {flag}")
+    return None
 
 
 def describe(exc: BaseException) -> str:

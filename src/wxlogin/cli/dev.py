@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         describe,
         fail,
         load_settings,
+        port_in_use,
     )
     from wxlogin.cli._servers import serve_all
     from wxlogin.cli.simulate import RedactCredentials
@@ -142,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except CliError as exc:
         return fail("dev", describe(exc))
+    for port, flag in ((args.port, "--port"), (args.sim_port, "--sim-port")):
+        busy = port_in_use(host, port, flag)
+        if busy is not None:
+            return fail("dev", str(busy))
     configure_logging(args.log_level)
     # Migrations announce themselves at INFO; in dev that is noise around the walkthrough.
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -207,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve_all(configs, on_started=announce))
     except (CliError, WxLoginError) as exc:
         return fail("dev", describe(exc))
+    except OSError as exc:  # a port taken between the check above and the bind
+        return fail("dev", f"cannot serve on {host} ({exc.strerror or exc})")
     except KeyboardInterrupt:
         pass
     sys.stdout.flush()

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         describe,
         fail,
         load_settings,
+        port_in_use,
     )
     from wxlogin.errors import WxLoginError
 
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.workers < 1:
             raise CliError("--workers must be at least 1")
+        busy = port_in_use(args.host, args.port, "--port")
+        if busy is not None:
+            raise busy
         configure_logging(settings.log_level)
         asyncio.run(_prepare(settings))
     except (CliError, WxLoginError) as exc:

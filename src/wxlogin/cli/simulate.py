@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports here, not at the top, so `wxlogin --help` stays instant.
     import uvicorn
 
-    from wxlogin.cli._common import describe, fail
+    from wxlogin.cli._common import describe, fail, port_in_use
     from wxlogin.cli._servers import serve_all
     from wxlogin.simulator import SimulatorConfig, SimulatorError, create_app
     from wxlogin.simulator.core import RegisteredApp
@@ -142,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, TypeError, SimulatorError) as exc:
         return fail("simulate", describe(exc))
+    busy = port_in_use(args.host, args.port, "--port")
+    if busy is not None:
+        return fail("simulate", str(busy))
     if not _is_loopback(args.host):
         print(
             f"WARNING: binding {args.host}, not loopback. Anyone who can reach this port can "
