@@ -1,4 +1,4 @@
-"""The simulator shares only protocol constants, crypto and the transport with the client.
+"""The simulator shares only protocol facts, crypto and the transport with the clients.
 
 One misreading of WeChat must not hide on both sides, so ``wxlogin.simulator`` may not
 import the client, the service, the API, the store or the token code. This walks every
@@ -17,7 +17,9 @@ ALLOWED_WXLOGIN = (
     "wxlogin.simulator",
     "wxlogin.wechat.protocol",
     "wxlogin.wechat.transport",
+    "wxlogin.pay.protocol",  # WeChat Pay's wire facts, never the pay client
     "wxlogin.crypto",
+    "wxlogin.paycrypto",
     "wxlogin.errors",
 )
 ALLOWED_THIRD_PARTY = {"orjson", "pytest"}
@@ -63,6 +65,7 @@ def test_the_check_catches_what_it_should() -> None:
     bad = """
 from wxlogin.wechat import client
 from wxlogin.wechat.client import WeChatClient
+from wxlogin.pay import client
 import wxlogin.service
 import httpx
 def later():
@@ -74,12 +77,15 @@ import asyncio
 import orjson
 from wxlogin.wechat import protocol as wx
 from wxlogin.crypto import encrypt_data
+from wxlogin.pay import protocol as wxpay
+from wxlogin.paycrypto import sign_message
 from wxlogin.simulator.state import World
 from . import wire
 """
     assert [n for n in imported_names(bad) if forbidden(n)] == [
         "wxlogin.wechat.client",
         "wxlogin.wechat.client.WeChatClient",
+        "wxlogin.pay.client",
         "wxlogin.service",
         "httpx",
         "wxlogin.tokens",
@@ -94,7 +100,8 @@ def test_importing_the_simulator_loads_no_client_code() -> None:
     probe = (
         "import sys, wxlogin.simulator;"
         "bad = [m for m in sys.modules if m.startswith(('wxlogin.wechat.client',"
-        " 'wxlogin.wechat._http', 'wxlogin.service', 'wxlogin.api', 'wxlogin.store'))];"
+        " 'wxlogin.wechat._http', 'wxlogin.service', 'wxlogin.api', 'wxlogin.store'))"
+        " or m.startswith('wxlogin.pay.') and m != 'wxlogin.pay.protocol'];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -2,7 +2,12 @@
 
 It has to answer thousands of code exchanges a second on one core, so the hot path is a dict
 lookup on ``(method, path)``, ``parse_qsl``, the domain call and two ``send`` calls. WeChat
-paths go to ``upstream`` (after faults and latency); ``/__sim/*`` goes to ``control``.
+paths go to ``upstream`` (after faults and latency); ``/__sim/*`` goes to ``control``; ``/v3/*``
+(WeChat Pay) goes to ``pay_api``, off the hot path: only after the dict lookup missed.
+
+Served with a lifespan (uvicorn), the app starts WeChat Pay's callback delivery in the
+background at start-up and stops it at shutdown; in-process, tests deliver callbacks with
+``await sim.deliver_callbacks()``.
 
 How ``drop`` works: in-process (``AsgiTransport``) the app returns without starting a
 response, which the transport reports as a dropped connection. A server such as uvicorn would
@@ -21,6 +26,8 @@ from urllib.parse import parse_qsl
 
 from wxlogin.simulator import control
 from wxlogin.simulator.faults import Fault
+from wxlogin.simulator.pay_api import PayRequest
+from wxlogin.simulator.pay_wire import PayAnswer
 from wxlogin.simulator.upstream import Handler, Upstream
 from wxlogin.simulator.wire import Answer, content_type_for, error_answer, gateway_answer
 from wxlogin.wechat import protocol as wx
@@ -37,6 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 _POST_ONLY: Final = frozenset({wx.STABLE_TOKEN, wx.PHONE_NUMBER})
 _CONTROL_PREFIX: Final = "/__sim/"
+_PAY_PREFIX: Final = "/v3/"
 _NOT_FOUND: Final = Answer(
     404,
     b"text/plain; charset=utf-8",
@@ -70,6 +78,13 @@ async def _send(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
+async def _send_pay(send: Send, answer: PayAnswer) -> None:
+    headers = [(name.lower(), value) for name, value in answer.headers]
+    headers.append((b"content-length", str(len(answer.body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
 async def _drop(send: Send) -> None:
     """Close the client's connection without a response, as far as the server lets us."""
     cycle = getattr(send, "__self__", None)
@@ -85,12 +100,14 @@ async def _drop(send: Send) -> None:
         await asyncio.sleep(0)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(sim: Simulator, receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            sim.callbacks.start()  # served: deliver WeChat Pay callbacks on their own
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await sim.callbacks.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -124,13 +141,15 @@ class SimulatorApp:
         kind = scope["type"]
         if kind != "http":
             if kind == "lifespan":
-                await _lifespan(receive, send)
+                await _lifespan(self._sim, receive, send)
             return
         method: str = scope["method"]
         path: str = scope["path"]
         handler = self._routes.get((method, path))
         if handler is None:
-            if path.startswith(_CONTROL_PREFIX):
+            if path.startswith(_PAY_PREFIX):
+                await self._pay(scope, receive, send)
+            elif path.startswith(_CONTROL_PREFIX):
                 body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
                 await _send(send, control.dispatch(self._sim, method, path, body))
             else:
@@ -149,6 +168,33 @@ class SimulatorApp:
         raw_query: bytes = scope["query_string"]
         query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
         await _send(send, handler(query, body))
+
+    async def _pay(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        raw_query: bytes = scope["query_string"]
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        target = raw_path.decode("latin-1")
+        if raw_query:
+            target += "?" + raw_query.decode("latin-1")
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        request = PayRequest(
+            method=method,
+            path=scope["path"],
+            target=target,
+            query=dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {},
+            headers=headers,
+            body=await _read_body(receive) if method in ("POST", "PUT", "PATCH") else b"",
+        )
+        if self._latency:
+            await self._sleep(self._latency)
+        answer = await self._sim.pay_api.handle(request)
+        if answer is None:
+            await _drop(send)
+        else:
+            await _send_pay(send, answer)
 
     async def _misbehave(self, fault: Fault, path: str, send: Send) -> None:
         if fault.delay_ms:

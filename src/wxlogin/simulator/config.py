@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wxlogin.pay import protocol as wxpay
 from wxlogin.wechat import protocol as wx
 
-__all__ = ["SimulatorConfig"]
+__all__ = ["CALLBACK_RETRY_SCHEDULE", "SimulatorConfig"]
+
+# WeChat Pay's delays between callback attempts after a failure, in seconds (about a day).
+CALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (
+    15.0, 15.0, 30.0, 180.0, 600.0, 1200.0, 1800.0, 1800.0, 1800.0,
+    3600.0, 10800.0, 10800.0, 10800.0, 21600.0, 21600.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,48 @@ class SimulatorConfig:
     identity_salt: str = "wxlogin-simulator"
     """Mixed into openid/unionid derivation. Same salt and user name, same ids, every run."""
 
+    # ---------------------------------------------------------------- WeChat Pay
+
+    pay_clock_skew: float = wxpay.MAX_CLOCK_SKEW
+    """A signed request whose timestamp is further off the simulated clock is SIGN_ERROR."""
+
+    pay_prepay_ttl: float = wxpay.PREPAY_ID_TTL
+    """A prepay_id lives this long; creating the same order again afterwards renews it."""
+
+    pay_order_ttl: float = 0.0
+    """Unpaid orders without ``time_expire`` close this long after creation; 0: never.
+
+    WeChat does not say what happens to such an order; set this to exercise expiry.
+    """
+
+    pay_refund_delay: float = 5.0
+    """A refund answers PROCESSING and succeeds this long later (a guess: "seconds to minutes")."""
+
+    pay_callback_timeout: float = 5.0
+    """Real seconds a callback delivery may take before it counts as failed (WeChat: 5)."""
+
+    pay_callback_schedule: tuple[float, ...] = CALLBACK_RETRY_SCHEDULE
+    """Simulated seconds between delivery attempts after a failure; then WeChat gives up."""
+
+    pay_callback_scale: float = 1.0
+    """Multiplies ``pay_callback_schedule``: 0.01 retries after 0.15 s instead of 15 s."""
+
+    pay_callback_verify_tls: bool = True
+    """Verify an https notify_url's certificate (turn off for a self-signed local receiver)."""
+
+    pay_check_openid: bool = True
+    """Refuse an order whose payer.openid is not a user of its appid (WeChat checks this)."""
+
+    pay_duplicate_order_code: str = "INVALID_REQUEST"
+    """The code for the same out_trade_no with a different body. Uncertain: public answers
+    show ``INVALID_REQUEST`` ("201 商户订单号重复"); the docs list ``OUT_TRADE_NO_USED``."""
+
+    pay_orderpaid_status: int = wxpay.ERROR_STATUS["ORDERPAID"]
+    """HTTP status of ORDERPAID (closing a paid order). Uncertain: 400 in public fixtures."""
+
+    pay_not_enough_status: int = wxpay.ERROR_STATUS["NOT_ENOUGH"]
+    """HTTP status of NOT_ENOUGH (a refund above what is left). Uncertain."""
+
     def __post_init__(self) -> None:
         for name in (
             "code_ttl",
@@ -73,6 +122,9 @@ class SimulatorConfig:
             "session_key_lifetime",
             "access_token_ttl",
             "paid_unionid_window",
+            "pay_clock_skew",
+            "pay_prepay_ttl",
+            "pay_callback_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -86,6 +138,16 @@ class SimulatorConfig:
             "token_daily_quota",
             "stable_token_daily_quota",
             "force_refresh_daily_limit",
+            "pay_order_ttl",
+            "pay_refund_delay",
+            "pay_callback_scale",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if any(delay < 0 for delay in self.pay_callback_schedule):
+            raise ValueError("pay_callback_schedule must not hold negative delays")
+        if self.pay_duplicate_order_code not in wxpay.ERROR_STATUS:
+            raise ValueError("pay_duplicate_order_code must be a WeChat Pay error code")
+        for name in ("pay_orderpaid_status", "pay_not_enough_status"):
+            if not 400 <= getattr(self, name) <= 599:
+                raise ValueError(f"{name} must be an HTTP error status")

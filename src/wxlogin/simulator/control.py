@@ -112,9 +112,12 @@ def _user_info(sim: Simulator, body: bytes) -> Answer:
 
 
 def _faults(sim: Simulator, body: bytes) -> Answer:
-    data = _parse(body, ("path",), ("errcode", "http_status", "delay_ms", "body", "drop", "times"))
+    data = _parse(
+        body, ("path",), ("errcode", "code", "http_status", "delay_ms", "body", "drop", "times")
+    )
     sim.add_fault(
         _text(data, "path"),
+        code=data.get("code"),
         errcode=data.get("errcode"),
         http_status=data.get("http_status"),
         delay_ms=data.get("delay_ms"),
@@ -150,6 +153,36 @@ def _payments(sim: Simulator, body: bytes) -> Answer:
     return _answer(201, payment)
 
 
+def _merchants(sim: Simulator, body: bytes) -> Answer:
+    data = _parse(
+        body,
+        ("mchid", "apiv3_key", "merchant_serial", "merchant_public_key", "mode"),
+        ("appids",),
+    )
+    mchid = _text(data, "mchid")
+    created = mchid not in sim.pay.world.merchants
+    merchant = sim.register_merchant(
+        mchid,
+        apiv3_key=_text(data, "apiv3_key"),
+        merchant_serial=_text(data, "merchant_serial"),
+        merchant_public_key=_text(data, "merchant_public_key"),
+        mode=_text(data, "mode"),
+        appids=data.get("appids"),
+    )
+    return _answer(201 if created else 200, merchant.as_json())
+
+
+def _pay(sim: Simulator, body: bytes) -> Answer:
+    data = _parse(body, ("mchid", "out_trade_no", "outcome"), ("duplicates",))
+    result = sim.pay_order(
+        _text(data, "mchid"),
+        _text(data, "out_trade_no"),
+        _text(data, "outcome"),
+        duplicates=data.get("duplicates", 0),
+    )
+    return _answer(200, result)
+
+
 def _state(sim: Simulator, body: bytes) -> Answer:
     return _answer(200, sim.state())
 
@@ -166,6 +199,8 @@ _ROUTES: Final[dict[str, dict[str, Callable[[Simulator, bytes], Answer]]]] = {
     "/__sim/faults": {"POST": _faults, "DELETE": _clear_faults},
     "/__sim/clock": {"POST": _clock},
     "/__sim/payments": {"POST": _payments},
+    "/__sim/merchants": {"POST": _merchants},
+    "/__sim/pay": {"POST": _pay},
     "/__sim/state": {"GET": _state},
     "/__sim/health": {"GET": _health},
 }

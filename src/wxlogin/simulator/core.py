@@ -15,17 +15,29 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import orjson
 
 from wxlogin.crypto import encrypt_data, raw_data_signature
+from wxlogin.pay import protocol as wxpay
 from wxlogin.simulator.app import Receive, Scope, Send, SimulatorApp
 from wxlogin.simulator.clock import SimClock
 from wxlogin.simulator.config import SimulatorConfig
 from wxlogin.simulator.faults import FaultBook, make_fault
+from wxlogin.simulator.pay_api import PayApi
+from wxlogin.simulator.pay_callbacks import AsgiApp, CallbackDispatcher
+from wxlogin.simulator.pay_control import MerchantKit, PayControl, PayResult, RegisteredMerchant
 from wxlogin.simulator.state import World
 from wxlogin.wechat import protocol as wx
 
 if TYPE_CHECKING:
     from wxlogin.wechat.transport import AsgiTransport
 
-__all__ = ["PaymentRecord", "RegisteredApp", "Simulator", "UserInfo"]
+__all__ = [
+    "MerchantKit",
+    "PayResult",
+    "PaymentRecord",
+    "RegisteredApp",
+    "RegisteredMerchant",
+    "Simulator",
+    "UserInfo",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +87,12 @@ class Simulator:
         self.sleep = sleep
         self.clock = clock if clock is not None else SimClock()
         self.base_url = base_url
+        self.pay_base_url = wxpay.DEFAULT_BASE_URL
         self.world = World(self.config, self.clock)
         self.faults = FaultBook()
+        self.callbacks = CallbackDispatcher(self.config, self.clock)
+        self.pay = PayControl(self.world, self.callbacks, self.config, self.clock)
+        self.pay_api = PayApi(self.pay.world, self.world, self.callbacks, self.faults, sleep)
         self.app = SimulatorApp(self)
         self._transport: AsgiTransport | None = None
 
@@ -212,8 +228,13 @@ class Simulator:
         body: str | bytes | None = None,
         drop: bool = False,
         times: int = 1,
+        code: str | None = None,
     ) -> None:
-        """Make the next ``times`` calls to the WeChat ``path`` misbehave (see ``faults``)."""
+        """Make the next ``times`` calls to the WeChat ``path`` misbehave (see ``faults``).
+
+        WeChat Pay paths are named by template (``/v3/pay/transactions/out-trade-no/
+        {out_trade_no}``) and take ``code="SYSTEM_ERROR"`` where WeChat paths take errcode.
+        """
         self.faults.add(
             make_fault(
                 path,
@@ -223,6 +244,7 @@ class Simulator:
                 body=body,
                 drop=drop,
                 times=times,
+                code=code,
             )
         )
 
@@ -230,8 +252,58 @@ class Simulator:
         self.faults.clear()
 
     def advance(self, seconds: float) -> float:
-        """Move the simulated clock forward; returns the new simulated time."""
-        return self.clock.advance(seconds)
+        """Move the simulated clock forward; returns the new simulated time.
+
+        Callbacks that became due are delivered by the background task when served, or by the
+        next ``await deliver_callbacks()`` in-process.
+        """
+        now = self.clock.advance(seconds)
+        self.callbacks.wake()
+        return now
+
+    # ------------------------------------------------------------------ WeChat Pay
+
+    def register_merchant(
+        self,
+        mchid: str,
+        *,
+        apiv3_key: str,
+        merchant_serial: str,
+        merchant_public_key: str,
+        mode: str = "public_key",
+        appids: list[str] | None = None,
+    ) -> RegisteredMerchant:
+        """Register a merchant (its public key and serial, the APIv3 key); the simulator makes
+        its own WeChat Pay signing key for it, and a platform certificate in certificate mode.
+        ``appids``: the apps bound to the merchant (None: every registered app)."""
+        return self.pay.register_merchant(
+            mchid,
+            apiv3_key=apiv3_key,
+            merchant_serial=merchant_serial,
+            merchant_public_key=merchant_public_key,
+            mode=mode,
+            appids=appids,
+        )
+
+    def new_merchant(self, mchid: str, *, mode: str = "public_key") -> MerchantKit:
+        """A merchant with freshly generated keys on both sides: what ``register_merchant``
+        needs, plus the merchant's private key and APIv3 key to configure a client with."""
+        return self.pay.new_merchant(mchid, mode=mode)
+
+    def pay_order(
+        self, mchid: str, out_trade_no: str, outcome: str = "success", *, duplicates: int = 0
+    ) -> PayResult:
+        """Play the user at the pay sheet: ``success`` (callback queued, plus ``duplicates``
+        extra copies), ``cancel`` (the order stays NOTPAY) or ``fail`` (PAYERROR)."""
+        return self.pay.pay(mchid, out_trade_no, outcome, duplicates=duplicates)
+
+    async def deliver_callbacks(self) -> list[dict[str, Any]]:
+        """Deliver every WeChat Pay callback due on the simulated clock; the attempts made."""
+        return await self.callbacks.deliver_due()
+
+    def route_callbacks(self, app: AsgiApp, origin: str | None = None) -> None:
+        """Deliver callbacks for ``origin`` (None: all) into the ASGI ``app``, no socket."""
+        self.callbacks.route(app, origin)
 
     # ------------------------------------------------------------------ inspection
 
@@ -241,6 +313,7 @@ class Simulator:
             "now": self.clock.now(),
             "clock_offset": self.clock.offset,
             **self.world.snapshot(),
-            "requests": dict(self.app.requests),
+            "requests": {**self.app.requests, **self.pay_api.requests},
             "faults": self.faults.pending(),
+            **self.pay.snapshot(),
         }

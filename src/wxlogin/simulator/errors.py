@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-__all__ = ["InvalidControlRequest", "NoSession", "SimulatorError", "UnknownApp"]
+__all__ = [
+    "InvalidControlRequest",
+    "NoSession",
+    "PayConflict",
+    "SimulatorError",
+    "UnknownApp",
+    "UnknownMerchant",
+    "UnknownOrder",
+]
 
 
 class SimulatorError(Exception):
@@ -41,5 +49,29 @@ class UnknownApp(SimulatorError):
 
 class NoSession(SimulatorError):
     """The person has no valid session_key in this app: they never called wx.login there."""
+
+    status = 409
+
+
+class UnknownMerchant(SimulatorError):
+    """The mchid was never registered with this simulator."""
+
+    status = 404
+
+    def __init__(self, mchid: str) -> None:
+        super().__init__(f"unknown merchant {mchid!r}: register it first (POST /__sim/merchants)")
+
+
+class UnknownOrder(SimulatorError):
+    """The merchant has no order with this out_trade_no."""
+
+    status = 404
+
+    def __init__(self, mchid: str, out_trade_no: str) -> None:
+        super().__init__(f"merchant {mchid!r} has no order {out_trade_no!r}")
+
+
+class PayConflict(SimulatorError):
+    """The order cannot be paid now: already paid, closed, expired or its prepay_id lapsed."""
 
     status = 409

@@ -1,6 +1,7 @@
 """Scripted misbehaviour: "the next n calls to this path answer like so".
 
-A fault is an optional delay plus at most one outcome: a WeChat ``errcode``, a gateway
+A fault is an optional delay plus at most one outcome: a WeChat ``errcode`` (on a WeChat Pay
+path: a ``code`` such as ``SYSTEM_ERROR``, answered as WeChat Pay's error body), a gateway
 ``http_status``, a verbatim ``body``, or ``drop`` (close the connection without answering).
 With no outcome the delayed call is then answered normally. Faults on one path fire in the
 order they were added. A faulted call never reaches the WeChat logic, so a login code sent
@@ -15,10 +16,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wxlogin.pay import protocol as wxpay
 from wxlogin.simulator.errors import InvalidControlRequest
 from wxlogin.wechat import protocol as wx
 
-__all__ = ["UPSTREAM_PATHS", "Fault", "FaultBook", "FaultKind"]
+__all__ = ["PAY_PATHS", "UPSTREAM_PATHS", "Fault", "FaultBook", "FaultKind"]
 
 UPSTREAM_PATHS: frozenset[str] = frozenset(
     {
@@ -32,7 +34,20 @@ UPSTREAM_PATHS: frozenset[str] = frozenset(
     }
 )
 
-FaultKind = Literal["errcode", "http_status", "body", "drop", "delay"]
+# WeChat Pay faults name an endpoint by its path template: one fault for every order.
+PAY_PATHS: frozenset[str] = frozenset(
+    {
+        wxpay.JSAPI_ORDER,
+        wxpay.ORDER_BY_OUT_TRADE_NO,
+        wxpay.ORDER_BY_TRANSACTION_ID,
+        wxpay.CLOSE_ORDER,
+        wxpay.REFUNDS,
+        wxpay.REFUND_BY_OUT_REFUND_NO,
+        "/v3/certificates",
+    }
+)
+
+FaultKind = Literal["errcode", "code", "http_status", "body", "drop", "delay"]
 _MAX_DELAY_MS = 600_000
 
 
@@ -44,6 +59,7 @@ class Fault:
     remaining: int
     delay_ms: float = 0.0
     errcode: int | None = None
+    code: str | None = None
     http_status: int | None = None
     body: bytes | None = None
     drop: bool = False
@@ -52,6 +68,8 @@ class Fault:
     def kind(self) -> FaultKind:
         if self.errcode is not None:
             return "errcode"
+        if self.code is not None:
+            return "code"
         if self.http_status is not None:
             return "http_status"
         if self.body is not None:
@@ -82,20 +100,37 @@ def make_fault(
     body: str | bytes | None = None,
     drop: bool = False,
     times: int = 1,
+    code: str | None = None,
 ) -> Fault:
     """Validate a fault description (from JSON or from Python) and build it."""
-    if path not in UPSTREAM_PATHS:
+    pay = path in PAY_PATHS
+    if path not in UPSTREAM_PATHS and not pay:
         raise InvalidControlRequest(
-            f"path must be one of the WeChat endpoints: {', '.join(sorted(UPSTREAM_PATHS))}"
+            "path must be one of the WeChat endpoints: "
+            f"{', '.join(sorted(UPSTREAM_PATHS | PAY_PATHS))}"
         )
-    outcomes = [errcode is not None, http_status is not None, body is not None, drop is True]
+    outcomes = [
+        errcode is not None,
+        code is not None,
+        http_status is not None,
+        body is not None,
+        drop is True,
+    ]
     if sum(outcomes) > 1:
-        raise InvalidControlRequest("give at most one of errcode, http_status, body, drop")
+        raise InvalidControlRequest("give at most one of errcode, code, http_status, body, drop")
     if drop not in (True, False):
         raise InvalidControlRequest("drop must be true or false")
     if not any(outcomes) and delay_ms is None:
-        raise InvalidControlRequest("give one of errcode, http_status, delay_ms, body, drop")
+        raise InvalidControlRequest("give one of errcode, code, http_status, delay_ms, body, drop")
+    if pay and errcode is not None:
+        raise InvalidControlRequest("WeChat Pay paths take a code (e.g. SYSTEM_ERROR), not errcode")
+    if not pay and code is not None:
+        raise InvalidControlRequest("code is for WeChat Pay paths; WeChat paths take errcode")
     fault = Fault(path=path, remaining=_int(times, "times", 1, 1_000_000), drop=drop)
+    if code is not None:
+        if not isinstance(code, str) or not wxpay.ERROR_CODE_RE.fullmatch(code):
+            raise InvalidControlRequest("code must be a WeChat Pay error code like SYSTEM_ERROR")
+        fault.code = code
     if errcode is not None:
         fault.errcode = _int(errcode, "errcode", -(2**31), 2**31 - 1)
         if fault.errcode == 0:
