@@ -7,8 +7,11 @@ import contextlib
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
@@ -20,6 +23,27 @@ from wxlogin.store.target import parse_target
 POSTGRES_URL = (
     os.environ.get("WXLOGIN_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def run_wxlogin(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``wxlogin`` command as a real process, its output captured (a minute at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "wxlogin.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any ``WXLOGIN_*`` setting, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXLOGIN_")}
+    return env | settings
 
 
 def free_port() -> int:

@@ -3,14 +3,14 @@ not a traceback from inside the server."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support import clean_env, free_port, run_wxlogin
 
 pytestmark = pytest.mark.socket
 
@@ -27,23 +27,8 @@ def taken() -> Iterator[int]:
 
 
 def wxlogin(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXLOGIN_")}
-    env |= {"WXLOGIN_APPS": APP, "WXLOGIN_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run(
-        [sys.executable, "-m", "wxlogin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    env = clean_env(WXLOGIN_APPS=APP, WXLOGIN_DATA_DIR=str(tmp_path / "data"))
+    return run_wxlogin(*args, env=env, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

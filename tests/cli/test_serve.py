@@ -42,15 +42,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def wxlogin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wxlogin.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return support.run_wxlogin(*args, env=env, cwd=cwd)
 
 
 @pytest.fixture
