@@ -28,12 +28,14 @@ What the transport guarantees, and how:
   the library's messages quote the URL, so errors are mapped with ``from None`` and our own
   messages name only the exception class.
 - **No redirects followed**: a redirect would carry the AppSecret to another host.
+- **Extra request headers and named response headers** for the WeChat Pay client (a signed
+  ``Authorization``, marked sensitive so the library never shows it; ``Wechatpay-*`` back).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from urllib.parse import quote_plus
 
@@ -135,6 +137,8 @@ class PooledHttpTransport:
         params: Mapping[str, str],
         json_body: bytes | None,
         timeout: float,
+        headers: Mapping[str, str] | None = None,
+        response_headers: Collection[str] = (),
     ) -> HttpResponse:
         if timeout != self._deadline_s:
             self._deadline_s, self._deadline = timeout, timedelta(seconds=timeout)
@@ -143,10 +147,25 @@ class PooledHttpTransport:
             builder = self._pool().request(method, target).timeout(self._deadline)
             if json_body is not None:
                 builder = builder.headers(_JSON_HEADERS).body_bytes(json_body)
+            if headers:
+                for name, value in headers.items():
+                    sensitive = name.lower() == "authorization"
+                    builder = builder.header(name, value, is_sensitive=sensitive)
             async with builder.build_streamed() as response:
                 body = await self._read_body(response)
                 content_type = response.get_header("content-type") or ""
-                return HttpResponse(status=response.status, content_type=content_type, body=body)
+                if not response_headers:
+                    return HttpResponse(
+                        status=response.status, content_type=content_type, body=body
+                    )
+                got: dict[str, str] = {}
+                for wanted in response_headers:
+                    found = response.get_header(wanted)
+                    if found is not None:
+                        got[wanted.lower()] = found
+                return HttpResponse(
+                    status=response.status, content_type=content_type, body=body, headers=got
+                )
         except PyreqwestError as exc:
             raise _mapped(exc) from None
 

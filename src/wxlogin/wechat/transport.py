@@ -7,13 +7,17 @@ same event loop with no socket, which is how the test suite and the pytest plugi
 A transport reports failures as ``UpstreamTimeout`` / ``UpstreamUnavailable`` and says whether
 the request may have reached the server (``request_sent``), because that decides whether a
 retry is safe.
+
+Both transports also take request ``headers`` and return the ``response_headers`` a caller
+names: the WeChat Pay client signs its requests in a header and verifies the signature WeChat
+Pay puts in the answer's headers. Only named headers are read, so the login path pays nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlencode, urlsplit
 
@@ -32,11 +36,13 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """What the client needs of a response: status, declared content type, raw body."""
+    """What the client needs of a response: status, declared content type, raw body, and the
+    headers the request asked for (lower-case names; absent ones are left out)."""
 
     status: int
     content_type: str
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Transport(Protocol):
@@ -73,17 +79,22 @@ class AsgiTransport:
         params: Mapping[str, str],
         json_body: bytes | None,
         timeout: float,
+        headers: Mapping[str, str] | None = None,
+        response_headers: Collection[str] = (),
     ) -> HttpResponse:
         parts = urlsplit(url)
         host = parts.hostname or "localhost"
         port = parts.port or (443 if parts.scheme == "https" else 80)
         body = json_body or b""
-        headers: list[tuple[bytes, bytes]] = [(b"host", parts.netloc.encode("ascii"))]
+        raw_headers: list[tuple[bytes, bytes]] = [(b"host", parts.netloc.encode("ascii"))]
         if json_body is not None:
-            headers += [
+            raw_headers += [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode("ascii")),
             ]
+        for name, value in (headers or {}).items():
+            raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        wanted = {name.lower().encode("latin-1") for name in response_headers}
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -94,7 +105,7 @@ class AsgiTransport:
             "raw_path": (parts.path or "/").encode("ascii"),
             "query_string": urlencode(params).encode("ascii"),
             "root_path": "",
-            "headers": headers,
+            "headers": raw_headers,
             "client": self._client,
             "server": (host, port),
         }
@@ -112,14 +123,18 @@ class AsgiTransport:
         status: int | None = None
         content_type = ""
         chunks: list[bytes] = []
+        got: dict[str, str] = {}
 
         async def send(message: Message) -> None:
             nonlocal status, content_type
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
+                    lowered = name.lower()
+                    if lowered == b"content-type":
                         content_type = value.decode("latin-1")
+                    if lowered in wanted:
+                        got[lowered.decode("latin-1")] = value.decode("latin-1")
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
@@ -135,7 +150,9 @@ class AsgiTransport:
         if status is None:
             # The app ended without answering: to a client that is a dropped connection.
             raise UpstreamUnavailable("the connection closed without a response", request_sent=True)
-        return HttpResponse(status=status, content_type=content_type, body=b"".join(chunks))
+        return HttpResponse(
+            status=status, content_type=content_type, body=b"".join(chunks), headers=got
+        )
 
     async def aclose(self) -> None:
         return None
