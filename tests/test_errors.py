@@ -36,6 +36,9 @@ SPEC_ERRCODES = [
     (40003, errors.InvalidOpenid, 400, False, "invalid_openid"),
     (89002, errors.OpenAccountMissing, 400, False, "open_account_missing"),
     (89300, errors.InvalidTrade, 400, False, "invalid_trade"),
+    (43101, errors.NotSubscribed, 403, False, "not_subscribed"),
+    (47003, errors.InvalidMessageData, 400, False, "invalid_message_data"),
+    (40037, errors.InvalidTemplate, 400, False, "invalid_template"),
 ]
 
 

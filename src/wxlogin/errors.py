@@ -26,6 +26,9 @@ them; nothing else in the package knows about HTTP.
     │   ├── InvalidOpenid ········ 40003  invalid_openid (400)
     │   ├── OpenAccountMissing ··· 89002  open_account_missing (400)
     │   ├── InvalidTrade ········· 89300  invalid_trade (400)
+    │   ├── NotSubscribed ········ 43101  not_subscribed (403)
+    │   ├── InvalidMessageData ··· 47003  invalid_message_data (400); names the field
+    │   ├── InvalidTemplate ······ 40037  invalid_template (400)
     │   └── UnknownWeChatError ··· any other errcode  wechat_error (502)
     ├── PayError  — WeChat Pay (API v3)
     │   ├── PayApiError  — WeChat Pay answered with an error code; carries pay_code, status, field
@@ -65,6 +68,7 @@ them; nothing else in the package knows about HTTP.
     │   └── SignatureMismatch ···· invalid_signature (400)
     └── ServiceError  — the login service's own refusals
         ├── InvalidRequest ······· invalid_request (400)
+        │   └── MessageDataRejected ·· invalid_message_data (400): caught before WeChat
         ├── UnknownApp ··········· unknown_app (400)
         ├── AuthenticationError ·· unauthorized (401)
         │   ├── InvalidToken ····· invalid_token (401)
@@ -74,6 +78,8 @@ them; nothing else in the package knows about HTTP.
         ├── NotFound ············· not_found (404)
         ├── NoSessionKey ········· session_key_missing (409)
         ├── UnsupportedImage ····· unsupported_image (415)
+        ├── UnknownTemplate ······ unknown_template (400)
+        ├── ServiceTokenRejected ·· invalid_service_token (401)
         ├── Throttled ············ rate_limited (429, retryable)
         └── NotReady ············· not_ready (503, retryable)
 
@@ -100,17 +106,21 @@ __all__ = [
     "InvalidArgs",
     "InvalidCode",
     "InvalidCredential",
+    "InvalidMessageData",
     "InvalidOpenid",
     "InvalidPayKey",
     "InvalidRequest",
     "InvalidSignature",
+    "InvalidTemplate",
     "InvalidToken",
     "InvalidTrade",
     "MalformedEncryptedData",
+    "MessageDataRejected",
     "MissingCode",
     "NoSessionKey",
     "NotFound",
     "NotReady",
+    "NotSubscribed",
     "OpenAccountMissing",
     "OrderAlreadyPaid",
     "OrderClosed",
@@ -135,6 +145,7 @@ __all__ = [
     "RefundNotEnough",
     "RiskControl",
     "ServiceError",
+    "ServiceTokenRejected",
     "SessionKeyMissing",
     "SessionRevoked",
     "SignatureMismatch",
@@ -145,6 +156,7 @@ __all__ = [
     "UnknownApp",
     "UnknownPayError",
     "UnknownPaySerial",
+    "UnknownTemplate",
     "UnknownWeChatError",
     "UnsupportedImage",
     "UntrustedPayResponse",
@@ -403,6 +415,57 @@ class InvalidTrade(WeChatError):
     default_message = "WeChat does not know this payment, or it is too old"
 
 
+# Subscribe messages (POST /cgi-bin/message/subscribe/send).
+
+
+class NotSubscribed(WeChatError):
+    """43101: the user has no accept left for this template — refused in the dialog, never
+    asked, or the one send an accept allows is already spent. Ask again
+    (``wx.requestSubscribeMessage``, from a tap) before the next send."""
+
+    errcodes = (43101,)
+    code = "not_subscribed"
+    http_status = 403
+    default_message = "the user has no accept left for this template: ask again from a tap"
+
+
+# "argument invalid! data.thing1.value invalid": the keyword WeChat refused.
+_MESSAGE_FIELD = re.compile(r"data\.([A-Za-z0-9_]{1,64})\.value")
+
+
+class InvalidMessageData(WeChatError):
+    """47003: a value breaks its keyword's rule (too long, wrong characters, empty).
+
+    ``field`` is the keyword WeChat names in its errmsg (``thing1``), None when it names none.
+    """
+
+    errcodes = (47003,)
+    code = "invalid_message_data"
+    http_status = 400
+    default_message = "WeChat refused a value of the message"
+
+    def __init__(
+        self,
+        errcode: int,
+        errmsg: str = "",
+        *,
+        message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        match = _MESSAGE_FIELD.search(errmsg)
+        self.field = match.group(1) if match else None
+        if message is None and self.field is not None:
+            message = f"WeChat refused the value of {self.field}"
+        super().__init__(errcode, errmsg, message=message, retry_after=retry_after)
+
+
+class InvalidTemplate(WeChatError):
+    errcodes = (40037,)
+    code = "invalid_template"
+    http_status = 400
+    default_message = "WeChat has no such template for this mini program"
+
+
 class UnknownWeChatError(WeChatError):
     """An errcode wxlogin has no specific class for; errcode and errmsg are kept."""
 
@@ -432,6 +495,9 @@ _BY_ERRCODE: dict[int, type[WeChatError]] = {
         InvalidOpenid,
         OpenAccountMissing,
         InvalidTrade,
+        NotSubscribed,
+        InvalidMessageData,
+        InvalidTemplate,
     )
     for errcode in cls.errcodes
 }
@@ -843,6 +909,21 @@ class InvalidRequest(ServiceError):
     default_message = "the request is invalid"
 
 
+class MessageDataRejected(InvalidRequest):
+    """A message value WeChat would refuse (47003), caught before anything is sent.
+
+    ``field`` names the keyword. The ``code`` is WeChat's own refusal's (``InvalidMessageData``)
+    on purpose: the same mistake, whichever side saw it first.
+    """
+
+    code = "invalid_message_data"
+    default_message = "a value of the message breaks its keyword's rule"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class UnknownApp(ServiceError):
     code = "unknown_app"
     http_status = 400
@@ -897,6 +978,26 @@ class UnsupportedImage(ServiceError):
     code = "unsupported_image"
     http_status = 415
     default_message = "the file is not a JPEG, PNG or WebP image"
+
+
+class UnknownTemplate(ServiceError):
+    """A subscribe-message template this server has not declared (``message_templates``)."""
+
+    code = "unknown_template"
+    http_status = 400
+    default_message = "this message template is not declared on this server"
+
+
+class ServiceTokenRejected(ServiceError):
+    """A server-to-server route called without one of the ``service_tokens``.
+
+    Not an ``AuthenticationError``: that subtree is about users' access tokens, and a host
+    app's backend has no session to refresh.
+    """
+
+    code = "invalid_service_token"
+    http_status = 401
+    default_message = "send a service token as 'Authorization: Bearer <token>'"
 
 
 class Throttled(ServiceError):

@@ -132,6 +132,9 @@ class SimulatorApp:
                 # WeChat reads these from the query string whatever the method.
                 routes["GET", path] = handler
                 routes["POST", path] = handler
+        # Subscribe messages: their rules and state are ``sim.subscriptions`` (``subscribe``).
+        routes["POST", wx.SUBSCRIBE_SEND] = sim.subscriptions.send
+        routes["GET", wx.SUBSCRIBE_SEND] = upstream.require_post(wx.SUBSCRIBE_SEND)
         self._routes = routes
 
     def __repr__(self) -> str:

@@ -183,6 +183,26 @@ def _pay(sim: Simulator, body: bytes) -> Answer:
     return _answer(200, result)
 
 
+def _templates(sim: Simulator, body: bytes) -> Answer:
+    data = _parse(body, ("appid", "template_id", "fields"))
+    template = sim.register_template(
+        _text(data, "appid"), _text(data, "template_id"), data["fields"]
+    )
+    return _answer(201, template)
+
+
+def _subscriptions(sim: Simulator, body: bytes) -> Answer:
+    """The user's choice in the subscribe dialog, for one template."""
+    data = _parse(body, ("appid", "user", "template_id", "result"))
+    allowed = sim.subscribe(
+        _text(data, "appid"),
+        _text(data, "user"),
+        _text(data, "template_id"),
+        _text(data, "result"),
+    )
+    return _answer(200, {"result": data["result"], "sends_allowed": allowed})
+
+
 def _state(sim: Simulator, body: bytes) -> Answer:
     return _answer(200, sim.state())
 
@@ -201,6 +221,8 @@ _ROUTES: Final[dict[str, dict[str, Callable[[Simulator, bytes], Answer]]]] = {
     "/__sim/payments": {"POST": _payments},
     "/__sim/merchants": {"POST": _merchants},
     "/__sim/pay": {"POST": _pay},
+    "/__sim/templates": {"POST": _templates},
+    "/__sim/subscriptions": {"POST": _subscriptions},
     "/__sim/state": {"GET": _state},
     "/__sim/health": {"GET": _health},
 }

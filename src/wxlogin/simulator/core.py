@@ -8,7 +8,7 @@ operations.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -24,6 +24,7 @@ from wxlogin.simulator.pay_api import PayApi
 from wxlogin.simulator.pay_callbacks import AsgiApp, CallbackDispatcher
 from wxlogin.simulator.pay_control import MerchantKit, PayControl, PayResult, RegisteredMerchant
 from wxlogin.simulator.state import World
+from wxlogin.simulator.subscribe import SubscriptionBook
 from wxlogin.wechat import protocol as wx
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Simulator:
         self.base_url = base_url
         self.pay_base_url = wxpay.DEFAULT_BASE_URL
         self.world = World(self.config, self.clock)
+        self.subscriptions = SubscriptionBook(self.world)
         self.faults = FaultBook()
         self.callbacks = CallbackDispatcher(self.config, self.clock)
         self.pay = PayControl(self.world, self.callbacks, self.config, self.clock)
@@ -130,8 +132,10 @@ class Simulator:
         )
 
     def describe_user(self, user: str) -> dict[str, Any]:
-        """The person's phone, flags, and openid/unionid in every app they used."""
-        return self.world.describe_person(self.world.peek_person(user))
+        """The person's phone, flags, openid/unionid in every app they used, the subscribe
+        messages they may still be sent and the ones delivered."""
+        person = self.world.describe_person(self.world.peek_person(user))
+        return {**person, **self.subscriptions.describe(user)}
 
     def openid(self, appid: str, user: str) -> str:
         """The openid ``appid`` sees for ``user`` (stable across runs)."""
@@ -305,6 +309,34 @@ class Simulator:
         """Deliver callbacks for ``origin`` (None: all) into the ASGI ``app``, no socket."""
         self.callbacks.route(app, origin)
 
+    # ------------------------------------------------------------------ subscribe messages
+
+    def register_template(
+        self, appid: str, template_id: str, fields: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Give ``appid`` a subscribe-message template: ``{"thing1": "thing", ...}``."""
+        template = self.subscriptions.register_template(appid, template_id, dict(fields))
+        return {"appid": template.appid, "template_id": template.template_id, "fields": fields}
+
+    def subscribe(self, appid: str, user: str, template_id: str, result: str = "accept") -> int:
+        """Play ``user``'s choice in the subscribe dialog (``"accept"`` or ``"reject"``).
+
+        Each accept allows one send of the template; returns how many sends are allowed now.
+        """
+        return self.subscriptions.choose(appid, user, template_id, result)
+
+    def delivered_messages(self, user: str) -> list[dict[str, Any]]:
+        """The subscribe messages delivered to ``user``, oldest first, as their phone shows."""
+        return [message.as_json() for message in self.subscriptions.delivered(user)]
+
+    def _snapshot_with_messages(self) -> dict[str, Any]:
+        """The world's snapshot, each user with the sends allowed and the messages delivered."""
+        snapshot = self.world.snapshot()
+        for user in snapshot["users"]:
+            user.update(self.subscriptions.describe(user["user"]))
+        snapshot["templates"] = self.subscriptions.templates()
+        return snapshot
+
     # ------------------------------------------------------------------ inspection
 
     def state(self) -> dict[str, Any]:
@@ -312,7 +344,7 @@ class Simulator:
         return {
             "now": self.clock.now(),
             "clock_offset": self.clock.offset,
-            **self.world.snapshot(),
+            **self._snapshot_with_messages(),
             "requests": {**self.app.requests, **self.pay_api.requests},
             "faults": self.faults.pending(),
             **self.pay.snapshot(),

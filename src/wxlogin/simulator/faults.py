@@ -31,6 +31,7 @@ UPSTREAM_PATHS: frozenset[str] = frozenset(
         wx.RESET_SESSION_KEY,
         wx.PHONE_NUMBER,
         wx.PAID_UNIONID,
+        wx.SUBSCRIBE_SEND,
     }
 )
 

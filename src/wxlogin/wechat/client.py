@@ -49,11 +49,14 @@ from wxlogin.wechat._access_token import AccessTokenCache
 from wxlogin.wechat.results import PhoneInfo, Session, SessionKeyReset
 from wxlogin.wechat.transport import HttpMethod, HttpResponse, Transport
 
-__all__ = ["TokenEndpoint", "WeChatClient"]
+__all__ = ["MiniprogramState", "SubscribeLang", "TokenEndpoint", "WeChatClient"]
 
 _log = logging.getLogger("wxlogin.wechat")
 
 TokenEndpoint = Literal["stable", "plain"]
+# Which version of the mini program a subscribe message's card opens, and in which language.
+MiniprogramState = Literal["developer", "trial", "formal"]
+SubscribeLang = Literal["zh_CN", "en_US", "zh_HK", "zh_TW"]
 # An access_token lives 7200 s; an answer claiming more than a day is not WeChat's.
 _MAX_TOKEN_LIFETIME = 86_400
 Sleep = Callable[[float], Awaitable[None]]
@@ -352,6 +355,49 @@ class WeChatClient:
             "GET", wx.PAID_UNIONID, params=params, retry=_Retry.TRANSIENT
         )
         return _shaped(data, "unionid", wx.ANSWER_ID_RE)
+
+    # ------------------------------------------------------------------ subscribe messages
+
+    async def send_subscribe_message(
+        self,
+        openid: str,
+        template_id: str,
+        data: Mapping[str, str],
+        *,
+        page: str | None = None,
+        state: MiniprogramState | None = None,
+        lang: SubscribeLang | None = None,
+    ) -> None:
+        """Send a subscribe message: ``data`` maps each keyword (``thing1``) to its value.
+
+        Each accept the user gave in ``wx.requestSubscribeMessage`` allows one send: without
+        one, ``NotSubscribed`` (43101). A value that breaks its keyword's rule is
+        ``InvalidMessageData`` (47003) naming the keyword — check values first with
+        ``wxlogin.wechat.subscribe.check_message`` to hear it without a call. An unknown
+        template is ``InvalidTemplate`` (40037), an openid not of this app ``InvalidOpenid``.
+        ``state`` picks the mini-program version the card opens (``formal`` when left out).
+
+        Retries: unsent only — a send that reached WeChat may have been delivered and spent
+        the accept; sent again it would arrive twice, or fail with 43101.
+        """
+        if not openid or not template_id:
+            raise InvalidRequest("openid and template_id are required")
+        if not data or not all(isinstance(v, str) for v in data.values()):
+            raise InvalidRequest("data must map each keyword to a string value")
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        if page is not None:
+            body["page"] = page
+        if state is not None:
+            body["miniprogram_state"] = state
+        if lang is not None:
+            body["lang"] = lang
+        await self._call_with_token(
+            "POST", wx.SUBSCRIBE_SEND, json_body=body, retry=_Retry.UNSENT_ONLY
+        )
 
     # ------------------------------------------------------------------ plumbing
 
