@@ -51,6 +51,7 @@ from wxlogin.errors import ConfigurationError, UnknownApp
 
 __all__ = [
     "AppConfig",
+    "PayConfig",
     "Settings",
     "ensure_private_dir",
     "normalize_database_url",
@@ -197,13 +198,122 @@ def _decode_key32(value: str) -> bytes | None:
 # --------------------------------------------------------------------------- models
 
 
+# --------------------------------------------------------------------------- WeChat Pay
+
+# WeChat Pay's APIv3 key is 32 characters; AES-256-GCM takes it as its 32 bytes.
+_APIV3_KEY_BYTES = 32
+_MCHID_SHAPE = re.compile(r"[0-9]{1,32}")
+_SERIAL_SHAPE = re.compile(r"[0-9A-F]{8,64}")
+_PUBLIC_KEY_ID_SHAPE = re.compile(r"PUB_KEY_ID_[0-9A-Za-z]{1,64}")
+
+
+class PayConfig(BaseModel):
+    """An app's WeChat Pay merchant (API v3), the ``pay`` table of an ``[[apps]]`` entry.
+
+    Keys stay in files (paths here; relative ones from the working directory): the merchant
+    private key (``apiclient_key.pem``) and WeChat Pay's key — a WeChat Pay public key with its
+    ``PUB_KEY_ID_...`` id, or a platform certificate with its serial, or both while moving from
+    one to the other. ``merchant_certificate_file`` (``apiclient_cert.pem``) is optional and
+    only lets ``wxlogin doctor`` check the private key against ``merchant_serial``. The APIv3
+    key is a secret like the AppSecret. In the environment, give the app as JSON in
+    ``WXLOGIN_APPS``: ``[{"appid": ..., "secret": ..., "pay": {"mchid": ..., ...}}]``.
+    Nothing is read here: ``wxlogin.pay.check_merchant_files`` (run by ``wxlogin doctor`` and
+    at startup) opens the files.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mchid: str
+    merchant_serial: str
+    private_key_file: Path
+    apiv3_key: SecretStr
+    public_key_file: Path | None = None
+    public_key_id: str | None = None
+    platform_certificate_file: Path | None = None
+    platform_certificate_serial: str | None = None
+    merchant_certificate_file: Path | None = None
+
+    @field_validator("mchid")
+    @classmethod
+    def _check_mchid(cls, value: str) -> str:
+        value = value.strip()
+        if not _MCHID_SHAPE.fullmatch(value):
+            raise ValueError("must be the merchant number (digits only)")
+        return value
+
+    @field_validator("merchant_serial", "platform_certificate_serial")
+    @classmethod
+    def _check_serial(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().upper()
+        if not _SERIAL_SHAPE.fullmatch(value):
+            raise ValueError("must be a certificate serial number in hex (8 to 64 digits)")
+        return value
+
+    @field_validator("public_key_id")
+    @classmethod
+    def _check_public_key_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not _PUBLIC_KEY_ID_SHAPE.fullmatch(value):
+            raise ValueError("must be the WeChat Pay public key's id, PUB_KEY_ID_...")
+        return value
+
+    @field_validator(
+        "private_key_file",
+        "public_key_file",
+        "platform_certificate_file",
+        "merchant_certificate_file",
+    )
+    @classmethod
+    def _expand_path(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @model_validator(mode="after")
+    def _one_way_to_verify(self) -> PayConfig:
+        public = (self.public_key_file is None, self.public_key_id is None)
+        certificate = (
+            self.platform_certificate_file is None,
+            self.platform_certificate_serial is None,
+        )
+        if public[0] != public[1]:
+            raise ValueError("public_key_file and public_key_id go together")
+        if certificate[0] != certificate[1]:
+            raise ValueError(
+                "platform_certificate_file and platform_certificate_serial go together"
+            )
+        if public[0] and certificate[0]:
+            raise ValueError(
+                "set public_key_file + public_key_id (WeChat Pay public key) or "
+                "platform_certificate_file + platform_certificate_serial"
+            )
+        return self
+
+
+def _pay_problems(where: str, pay: PayConfig, *, dev: bool) -> list[str]:
+    """The APIv3 key's problems: a placeholder outside dev mode, a length that cannot work."""
+    name = f"{where}.pay.apiv3_key (WXLOGIN_APPS)"
+    key = pay.apiv3_key.get_secret_value()
+    if not dev and _is_placeholder(key):
+        return [
+            f"{name}: is empty or a placeholder; set the APIv3 key from the merchant platform "
+            "(placeholders are only allowed with WXLOGIN_DEV=1)"
+        ]
+    if len(key.encode("utf-8")) != _APIV3_KEY_BYTES:
+        return [f"{name}: must be {_APIV3_KEY_BYTES} bytes, as the merchant platform sets it"]
+    return []
+
+
 class AppConfig(BaseModel):
-    """One mini program this server logs users in for."""
+    """One mini program this server logs users in for (and, optionally, takes payments for)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     appid: str
     secret: SecretStr
+    pay: PayConfig | None = None
 
     @field_validator("appid")
     @classmethod
@@ -278,6 +388,10 @@ class Settings(BaseSettings):
     wechat_base_url: str = "https://api.weixin.qq.com"
     wechat_timeout: float = Field(default=5.0, gt=0)
     wechat_token_endpoint: Literal["stable", "plain"] = "stable"
+    # None: the pay client's default, WeChat Pay's own host. The simulator serves the pay API
+    # at its root, so `wxlogin simulate`'s address goes here to test against it.
+    pay_base_url: str | None = None
+    pay_timeout: float = Field(default=10.0, gt=0)
 
     public_url: str = "http://127.0.0.1:8000"
     audience: str = Field(default="wxlogin", min_length=1)
@@ -367,6 +481,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("pay_base_url")
+    @classmethod
+    def _pay_url(cls, value: str | None) -> str | None:
+        return None if value is None else cls._http_url(value)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
@@ -405,6 +524,8 @@ class Settings(BaseSettings):
                     "or a placeholder; set the real AppSecret (placeholders are only allowed "
                     "with WXLOGIN_DEV=1)"
                 )
+            if app.pay is not None:
+                problems += _pay_problems(where, app.pay, dev=self.dev)
         key = self.session_key_encryption_key
         if key is not None:
             name = "session_key_encryption_key (WXLOGIN_SESSION_KEY_ENCRYPTION_KEY)"
@@ -448,6 +569,14 @@ class Settings(BaseSettings):
         for app in self.apps:
             if app.appid == appid:
                 return app.secret.get_secret_value()
+        raise UnknownApp()
+
+    def pay_config(self, appid: str) -> PayConfig | None:
+        """The WeChat Pay merchant settings of ``appid`` (None: the app takes no payments);
+        ``UnknownApp`` when it is not configured."""
+        for app in self.apps:
+            if app.appid == appid:
+                return app.pay
         raise UnknownApp()
 
     def load_session_key_encryption_key(self) -> bytes:
