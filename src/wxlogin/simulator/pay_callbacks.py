@@ -131,7 +131,8 @@ async def http_post(url: str, headers: Headers, body: bytes, *, verify_tls: bool
         fields = status_line.decode("latin-1").split()
         if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
             raise CallbackError("the receiver did not answer HTTP")
-        # Read the rest so the receiver is never cut off mid-answer; how much is bounded.
+        # Only the status matters. Take what has arrived of the rest (bounded) before closing,
+        # so a receiver still writing its answer is less likely to see a reset.
         with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             await reader.read(_MAX_ANSWER_HEAD)
         return int(fields[1])
