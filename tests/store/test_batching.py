@@ -52,7 +52,7 @@ async def test_a_failing_login_leaves_its_batch_neighbours_intact(
         healthy += [asyncio.create_task(login(APP_B, f"neighbour-{n}")) for n in range(6, 12)]
         await asyncio.sleep(0)  # one turn: every task has handed its unit to the store
     results = await asyncio.gather(*healthy)
-    with pytest.raises(WxLoginError, match="database error"):
+    with pytest.raises(WxLoginError, match="the database could not complete the request"):
         await failing
 
     # At most two transactions carried the 13 units (the writer may have taken the first
