@@ -417,6 +417,18 @@ class Settings(BaseSettings):
     # few KiB). Capped so a typo cannot let one upload hold a large buffer in memory.
     avatar_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0, le=16 * 1024 * 1024)
 
+    # ---------------------------------------------------------------- server to server
+    # Bearer secrets a host app's backend sends on the server-to-server routes (POST /messages,
+    # and the payment routes): ``Authorization: Bearer <token>``. Any one of them is accepted,
+    # so a token is rotated by adding the new one, moving the callers, removing the old one.
+    # No token: those routes refuse every call. Never logged, never shown.
+    service_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Subscribe-message templates: template id → {keyword: kind}, e.g.
+    # {"W25vrVdF…": {"thing1": "thing", "time2": "time"}}. One table for all apps: WeChat issues
+    # each mini program its own template ids, so they do not collide. Values are checked
+    # against the kinds before anything is sent (the kinds are checked when the service starts).
+    message_templates: Annotated[dict[str, dict[str, str]], NoDecode] = Field(default_factory=dict)
+
     dev: bool = False
     log_level: LogLevel = "INFO"
 
@@ -462,6 +474,16 @@ class Settings(BaseSettings):
     @classmethod
     def _apps_from_string(cls, value: Any) -> Any:
         return _parse_apps(value)
+
+    @field_validator("service_tokens", mode="before")
+    @classmethod
+    def _service_tokens_from_string(cls, value: Any) -> Any:
+        return _parse_service_tokens(value)
+
+    @field_validator("message_templates", mode="before")
+    @classmethod
+    def _message_templates_from_string(cls, value: Any) -> Any:
+        return _parse_json_object(value)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
@@ -549,6 +571,7 @@ class Settings(BaseSettings):
             problems.append(
                 "redis_url (WXLOGIN_REDIS_URL): must start with redis://, rediss:// or unix://"
             )
+        problems += _server_to_server_problems(self)
         return problems
 
     # ------------------------------------------------------------------ derived values
@@ -643,6 +666,75 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
     return data
+
+
+# --------------------------------------------------------------------------- server to server
+
+# A service token travels in a header: printable ASCII, no spaces, no commas (the list's
+# separator in WXLOGIN_SERVICE_TOKENS).
+_SERVICE_TOKEN_SHAPE = re.compile(r"[!-+\--~]+")
+SERVICE_TOKEN_MIN_LENGTH = 32
+_TEMPLATE_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_KEYWORD_SHAPE = re.compile(r"[a-z_]{1,32}[0-9]{1,3}")
+
+
+def _parse_service_tokens(value: Any) -> Any:
+    """``"TOKEN[,TOKEN...]"`` or a JSON list, as given in ``WXLOGIN_SERVICE_TOKENS``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("looks like JSON but does not parse") from None  # holds secrets
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _parse_json_object(value: Any) -> Any:
+    """A JSON object given as text (an environment variable); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _server_to_server_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    name = "service_tokens (WXLOGIN_SERVICE_TOKENS)"
+    for index, token in enumerate(settings.service_tokens):
+        value = token.get_secret_value()
+        if not _SERVICE_TOKEN_SHAPE.fullmatch(value):
+            problems.append(f"{name}[{index}]: must be printable ASCII with no spaces or commas")
+        elif not settings.dev and _is_placeholder(value):
+            problems.append(
+                f"{name}[{index}]: is a placeholder; generate one with `python -c 'import "
+                "secrets; print(secrets.token_urlsafe(32))'` (placeholders only with "
+                "WXLOGIN_DEV=1)"
+            )
+        elif not settings.dev and len(value) < SERVICE_TOKEN_MIN_LENGTH:
+            problems.append(
+                f"{name}[{index}]: shorter than {SERVICE_TOKEN_MIN_LENGTH} characters; "
+                "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+    where = "message_templates (WXLOGIN_MESSAGE_TEMPLATES)"
+    for template_id, fields in settings.message_templates.items():
+        if not _TEMPLATE_ID_SHAPE.fullmatch(template_id):
+            problems.append(f"{where}: {template_id[:40]!r} is not a template id ([A-Za-z0-9_-])")
+        elif not fields:
+            problems.append(f"{where}.{template_id}: names no keyword")
+        for keyword in fields:
+            if not _KEYWORD_SHAPE.fullmatch(keyword):
+                problems.append(
+                    f"{where}.{template_id[:40]}: {keyword[:40]!r} is not a keyword name "
+                    "like thing1 or time2"
+                )
+    return problems
 
 
 def _format_validation_error(exc: ValidationError) -> str:

@@ -30,6 +30,7 @@ ROUTES = {
     ("POST", "/me/profile/wechat"),
     ("POST", "/me/avatar"),
     ("GET", "/avatars/{name}"),
+    ("POST", "/messages"),
     ("GET", "/.well-known/openid-configuration"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/healthz"),
@@ -111,6 +112,10 @@ async def test_each_route_documents_its_body_success_and_errors(wx: Harness) -> 
         if route.auth:
             assert operation["security"] == [{"bearerAuth": []}], where
             assert set(responses["401"]["x-error-codes"]) == auth_codes, where
+            assert "WWW-Authenticate" in responses["401"]["headers"], where
+        elif route.service_credential:
+            assert operation["security"] == [{"serviceToken": []}], where
+            assert responses["401"]["x-error-codes"] == ["invalid_service_token"], where
             assert "WWW-Authenticate" in responses["401"]["headers"], where
         else:
             assert "security" not in operation, where

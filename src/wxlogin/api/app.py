@@ -14,6 +14,7 @@ from wxlogin import __version__
 from wxlogin.api.avatars import avatar_routes
 from wxlogin.api.docs import DOCS_HEADERS, DOCS_HTML
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
+from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
 from wxlogin.api.openapi import build_openapi
 from wxlogin.api.routes import AUTH_ROUTES
@@ -60,7 +61,12 @@ class WxLoginApp:
         self._cache = cache
         self._migrate = migrate
         self._clock = clock
-        routes = (*AUTH_ROUTES, *avatar_routes(settings.avatar_max_bytes), *META_ROUTES)
+        routes = (
+            *AUTH_ROUTES,
+            *avatar_routes(settings.avatar_max_bytes),
+            *MESSAGE_ROUTES,
+            *META_ROUTES,
+        )
         self.face = Face(build_table(routes), max_body_bytes=max_body_bytes)
         # Exact paths are one dict lookup; the few paths ending in a {parameter} are tried,
         # by prefix, only when that misses.

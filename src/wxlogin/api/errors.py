@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import msgspec
 
 from wxlogin.api.schemas import ErrorBody, ErrorDetail
-from wxlogin.errors import AuthenticationError, ServiceError, WeChatError, WxLoginError
+from wxlogin.errors import (
+    AuthenticationError,
+    ServiceError,
+    ServiceTokenRejected,
+    WeChatError,
+    WxLoginError,
+)
 
 __all__ = [
     "BodyTooLarge",
@@ -87,6 +93,9 @@ def render_error(exc: WxLoginError, method: str, path: str) -> ErrorReply:
     if isinstance(exc, AuthenticationError):
         challenge = f'Bearer error="invalid_token", error_description="{exc.code}"'
         headers.append((b"www-authenticate", challenge.encode()))
+    elif isinstance(exc, ServiceTokenRejected):
+        # A 401 names its scheme; the realm tells a service token from a user's.
+        headers.append((b"www-authenticate", b'Bearer realm="service", error="invalid_token"'))
     if isinstance(exc, MethodNotAllowed) and exc.allowed:
         headers.append((b"allow", ", ".join(exc.allowed).encode()))
     if exc.http_status >= 500 and not isinstance(exc, UnexpectedError):

@@ -1,4 +1,5 @@
-"""wxlogin inside a host FastAPI app: ``setup``, ``CurrentUser``, ``ServiceDep``.
+"""wxlogin inside a host FastAPI app: ``setup``, ``CurrentUser``, ``ServiceCaller``,
+``ServiceDep``.
 
 The only module of wxlogin that imports FastAPI or Starlette. ``setup`` mounts the same
 handlers the stand-alone app serves (each of our paths becomes a plain Starlette route whose
@@ -32,10 +33,18 @@ from wxlogin.api.errors import (
     render_status,
     render_unexpected,
 )
+from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
-from wxlogin.api.openapi import BEARER_SCHEME, build_openapi
+from wxlogin.api.openapi import BEARER_SCHEME, SERVICE_SCHEME, build_openapi
 from wxlogin.api.routes import AUTH_ROUTES
-from wxlogin.api.routing import NOT_READY, MethodTable, Route, authenticate, build_table
+from wxlogin.api.routing import (
+    NOT_READY,
+    MethodTable,
+    Route,
+    authenticate,
+    build_table,
+    verify_service_caller,
+)
 from wxlogin.api.server import Face, Receive, Scope, Send
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
@@ -45,7 +54,7 @@ from wxlogin.service.login import LoginService
 from wxlogin.tokens import AccessClaims
 from wxlogin.wechat import Transport
 
-__all__ = ["STATE_KEY", "CurrentUser", "ServiceDep", "get_service", "setup"]
+__all__ = ["STATE_KEY", "CurrentUser", "ServiceCaller", "ServiceDep", "get_service", "setup"]
 
 STATE_KEY = "wxlogin_service"
 _SCHEMA_PREFIX = "wxlogin."  # our component names in the host's document
@@ -79,6 +88,27 @@ async def _current_claims(
 
 CurrentUser = Annotated[AccessClaims, Depends(_current_claims)]
 """The authenticated caller (user id, session id, appid), verified with no database round trip."""
+
+
+# Server-to-server routes of the host's own (e.g. its order backend's webhook): the same
+# service tokens as POST /messages, under the same scheme name in the document.
+_service_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name=SERVICE_SCHEME,
+    description="one of the server's service tokens (WXLOGIN_SERVICE_TOKENS)",
+)
+
+
+async def _service_caller(
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_service_bearer)],
+) -> None:
+    verify_service_caller(service, credentials.credentials if credentials else None)
+
+
+ServiceCaller = Annotated[None, Depends(_service_caller)]
+"""A host route for other servers, not mini programs: ``_: ServiceCaller`` in its signature
+makes it take only one of the service tokens (401 ``invalid_service_token`` otherwise)."""
 
 
 class _Endpoint:
@@ -151,6 +181,7 @@ def setup(
     routes: tuple[Route[Any], ...] = (
         *AUTH_ROUTES,
         *avatar_routes(settings.avatar_max_bytes),
+        *MESSAGE_ROUTES,
         *(META_ROUTES if include_meta else ()),
     )
     face = Face(build_table(routes))

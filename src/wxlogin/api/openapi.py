@@ -17,15 +17,24 @@ import msgspec
 from wxlogin.api.errors import BodyTooLarge, UnexpectedError, UnsupportedMediaType
 from wxlogin.api.routing import BinaryContent, Route
 from wxlogin.api.schemas import ErrorBody
-from wxlogin.errors import AuthenticationError, InvalidRequest, NotReady, WxLoginError
+from wxlogin.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    NotReady,
+    ServiceTokenRejected,
+    WxLoginError,
+)
 
-__all__ = ["BEARER_SCHEME", "TAGS", "build_openapi", "error_classes"]
+__all__ = ["BEARER_SCHEME", "SERVICE_SCHEME", "TAGS", "build_openapi", "error_classes"]
 
 BEARER_SCHEME = "bearerAuth"
+# Server-to-server routes: a host app's backend with one of the service tokens.
+SERVICE_SCHEME = "serviceToken"
 OPENAPI_VERSION = "3.1.0"
 TAGS = (
     {"name": "auth", "description": "log in with a wx.login code, refresh, log out"},
     {"name": "me", "description": "the logged-in user: profile, phone number and avatar"},
+    {"name": "messages", "description": "subscribe messages, sent by a host app's backend"},
     {"name": "avatars", "description": "uploaded avatar images, served by name to anyone"},
     {"name": "meta", "description": "discovery for other services, health checks"},
 )
@@ -58,6 +67,8 @@ def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
         roots += [InvalidRequest, BodyTooLarge, UnsupportedMediaType]
     if route.auth:
         roots.append(AuthenticationError)
+    if route.service_credential:
+        roots.append(ServiceTokenRejected)
     if route.uses_service:
         roots.append(NotReady)
     seen: dict[type[WxLoginError], None] = {}
@@ -85,7 +96,8 @@ def _error_responses(route: Route[Any], error_ref: dict[str, Any]) -> dict[str, 
             }
         if status == 401:
             headers["WWW-Authenticate"] = {
-                "description": 'Bearer error="invalid_token", error_description="<code>"',
+                "description": 'Bearer error="invalid_token", error_description="<code>" '
+                '(a user\'s token) or Bearer realm="service", error="invalid_token"',
                 "schema": {"type": "string"},
             }
         response: dict[str, Any] = {
@@ -174,6 +186,8 @@ def build_openapi(
         operation["responses"] = responses
         if route.auth:
             operation["security"] = [{BEARER_SCHEME: []}]
+        elif route.service_credential:
+            operation["security"] = [{SERVICE_SCHEME: []}]
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     used_tags = {tag for route in documented for tag in route.tags}
     return {
@@ -189,7 +203,13 @@ def build_openapi(
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "an access token from POST /auth/login or /auth/refresh",
-                }
+                },
+                SERVICE_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "one of the server's service tokens (WXLOGIN_SERVICE_TOKENS): "
+                    "for a host app's backend, never for a mini program",
+                },
             },
         },
     }

@@ -37,6 +37,7 @@ __all__ = [
     "StreamBody",
     "authenticate",
     "build_table",
+    "verify_service_caller",
 ]
 
 BodyT = TypeVar("BodyT")
@@ -128,7 +129,10 @@ class Route(Generic[BodyT]):
     stream: StreamBody[BodyT] | None = None  # a body of another kind (not with ``body``)
     response: type[Any] | BinaryContent | None = None  # None: an empty response (e.g. 204)
     status: int = 200
-    auth: bool = False
+    auth: bool = False  # a user's access token (Authorization: Bearer <JWT>)
+    # A server-to-server route: the caller is a host app's backend and sends one of the
+    # service tokens (service/credentials.py) instead of a user's token. Not with ``auth``.
+    service_credential: bool = False
     # Roots of the error subtrees the route may raise, for OpenAPI (validation, auth and
     # the service not being ready are added from the other fields).
     raises: tuple[type[WxLoginError], ...] = ()
@@ -142,6 +146,7 @@ class Route(Generic[BodyT]):
     path_param: str | None = field(init=False, repr=False)
     path_prefix: str = field(init=False, repr=False)
     binary: bool = field(init=False, repr=False)
+    guarded: bool = field(init=False, repr=False)  # auth or service_credential
 
     def __post_init__(self) -> None:
         if self.body is not None and self.stream is not None:
@@ -156,6 +161,9 @@ class Route(Generic[BodyT]):
         object.__setattr__(self, "path_param", param)
         object.__setattr__(self, "path_prefix", prefix if brace else self.path)
         object.__setattr__(self, "binary", isinstance(self.response, BinaryContent))
+        if self.auth and self.service_credential:
+            raise ValueError(f"{self.path}: a user's token or a service token, not both")
+        object.__setattr__(self, "guarded", self.auth or self.service_credential)
 
     @property
     def operation_id(self) -> str:
@@ -182,3 +190,8 @@ async def authenticate(service: LoginService, token: str | None) -> AccessClaims
     if not token:
         raise AuthenticationError("send an access token as 'Authorization: Bearer <token>'")
     return await service.authenticate(token)
+
+
+def verify_service_caller(service: LoginService, token: str | None) -> None:
+    """A server-to-server caller: one of the service tokens, compared in constant time."""
+    service.service_credentials.verify(token)

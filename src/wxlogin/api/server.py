@@ -36,6 +36,7 @@ from wxlogin.api.routing import (
     Route,
     RouteTable,
     authenticate,
+    verify_service_caller,
 )
 from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
 from wxlogin.service.login import LoginService
@@ -119,10 +120,13 @@ class Face:
             elif name == b"content-length":
                 content_length = value
         claims = None
-        if route.auth:
+        if route.guarded:  # one attribute check for the open routes (login), as before
             if self.service is None:
                 raise NotReady(NOT_READY)
-            claims = await authenticate(self.service, _bearer_token(authorization))
+            if route.auth:
+                claims = await authenticate(self.service, _bearer_token(authorization))
+            else:
+                verify_service_caller(self.service, _bearer_token(authorization))
         body = None
         if route.decoder is not None:
             _check_media_type(content_type)

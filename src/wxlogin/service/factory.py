@@ -11,7 +11,9 @@ from wxlogin.cache.redis import RedisCache
 from wxlogin.config import Settings
 from wxlogin.errors import ConfigurationError
 from wxlogin.service.avatars import AVATAR_PATH, AvatarService, LocalAvatarStore
+from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.login import LoginService, ServicePolicy
+from wxlogin.service.messages import MessageService, templates_from_settings
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -42,6 +44,8 @@ async def build_service(
     secret = settings.load_session_key_encryption_key()
     sealer = SessionKeySealer(secret)
     successors = RefreshSuccessors(secret)
+    templates = templates_from_settings(settings.message_templates)
+    credentials = ServiceCredentials(t.get_secret_value() for t in settings.service_tokens)
     # ...then the connections, closed again if start-up fails half-way.
     owns_store, owns_cache = store is None, cache is None
     if store is None:
@@ -101,4 +105,6 @@ async def build_service(
             clock=clock,
         ),
         successors=successors,
+        messages=MessageService(store, wechat, templates, clock=clock),
+        service_credentials=credentials,
     )

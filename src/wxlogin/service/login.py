@@ -35,7 +35,9 @@ from wxlogin.errors import (
     WatermarkMismatch,
 )
 from wxlogin.service.avatars import AvatarService
+from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.events import ServiceListener
+from wxlogin.service.messages import MessageService
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -106,6 +108,8 @@ class LoginService:
         revocation_sync: RevocationSync | None = None,
         avatars: AvatarService | None = None,
         successors: RefreshSuccessors,
+        messages: MessageService | None = None,
+        service_credentials: ServiceCredentials | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -123,6 +127,10 @@ class LoginService:
         # Uploaded avatars (POST /me/avatar); None when the service was built without them.
         self.avatars = avatars
         self._successors = successors
+        # Subscribe messages (service/messages.py): ``service.messages.send_message(...)``.
+        self.messages = messages
+        # What server-to-server routes check (service/credentials.py); none: all refused.
+        self.service_credentials = service_credentials or ServiceCredentials(())
         # Told what each use-case did (service/events.py); only `wxlogin dev` sets it, for
         # /demo. None costs a use-case one attribute check.
         self.listener: ServiceListener | None = None

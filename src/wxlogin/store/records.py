@@ -107,6 +107,7 @@ class SendOutcome(enum.Enum):
     REFUSED = "refused"  # WeChat refused it (``errcode`` says why); nothing delivered
     INVALID = "invalid"  # refused here before sending: WeChat would have refused it too
     UNKNOWN = "unknown"  # no usable answer came back: it may or may not have been delivered
+    UNSENT = "unsent"  # WeChat could not be reached: it never left
 
 
 @dataclass(frozen=True, slots=True)

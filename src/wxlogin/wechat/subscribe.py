@@ -63,6 +63,7 @@ class MessageTemplate:
 # ---------------------------------------------------------------- characters
 
 _CONTROL_CATEGORIES: Final = frozenset({"Cc", "Cs", "Co", "Cn"})
+_KEYWORD_LIKE: Final = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def _is_chinese(char: str) -> bool:
@@ -231,10 +232,12 @@ def check_message(template: MessageTemplate, data: Mapping[str, object]) -> dict
         raise InvalidRequest("data must be an object of keyword → value")
     unknown = sorted(str(name) for name in data if name not in template.fields)
     if unknown:
+        # The caller's text: named only when it looks like a keyword, and never at length.
+        name = unknown[0] if _KEYWORD_LIKE.fullmatch(unknown[0]) else None
         raise MessageDataRejected(
-            f"{unknown[0]}: not a keyword of template {template.template_id} "
-            f"(it has {', '.join(template.fields)})",
-            field=unknown[0][:64],
+            f"{name or repr(unknown[0][:32])}: not a keyword of template "
+            f"{template.template_id} (it has {', '.join(template.fields)})",
+            field=name,
         )
     checked: dict[str, str] = {}
     for name, kind in template.fields.items():
