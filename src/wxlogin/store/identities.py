@@ -176,6 +176,7 @@ async def _merge(tx: Tx, *, loser: Row, survivor: Row, now: datetime) -> Row:
     """
     await tx.run(tx.sql.move_identities, survivor["id"], loser["id"])
     await tx.run(tx.sql.move_sessions, survivor["id"], loser["id"])
+    await tx.run(tx.sql.move_orders, survivor["id"], loser["id"])  # one person, one order list
     # Keep chains one hop long: whoever was merged into the loser now points at the survivor.
     await tx.run(tx.sql.repoint_tombstones, survivor["id"], now, loser["id"])
     updated = await tx.one(

@@ -11,6 +11,12 @@ __all__ = [
     "Identity",
     "LoginResult",
     "MessageSend",
+    "NewOrder",
+    "Order",
+    "OrderState",
+    "PayEventOutcome",
+    "Refund",
+    "RefundState",
     "RotateOutcome",
     "RotateResult",
     "SendOutcome",
@@ -125,3 +131,100 @@ class MessageSend:
     error_code: str | None  # our stable error code, whenever it did not go out
     field: str | None  # the keyword at fault, when one was named
     sent_at: datetime
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class OrderState(enum.Enum):
+    """Where an order stands (``orders.state``).
+
+    ``created`` → ``paid`` (WeChat Pay says so: a verified callback or a query) or ``closed``
+    (by us: at expiry, or by an operator). A paid order moves to ``partially_refunded`` and
+    ``refunded`` as refunds are requested; a refund that WeChat Pay later fails gives its
+    amount back (and the state follows).
+    """
+
+    CREATED = "created"
+    PAID = "paid"
+    CLOSED = "closed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class RefundState(enum.Enum):
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    CLOSED = "closed"  # WeChat Pay gave up on it: the money never left
+    ABNORMAL = "abnormal"  # stuck: a merchant must act in the merchant platform
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order a user pays with WeChat Pay. Amounts are in fen (分), currency CNY."""
+
+    id: str
+    user_id: str
+    appid: str
+    mchid: str
+    out_trade_no: str
+    description: str
+    attach: str | None
+    amount: int
+    currency: str
+    state: OrderState
+    refunded_amount: int
+    prepay_id: str | None = field(repr=False)
+    prepay_expires_at: datetime | None
+    transaction_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+
+    @property
+    def refundable(self) -> int:
+        """Fen that may still be refunded."""
+        if self.state not in (OrderState.PAID, OrderState.PARTIALLY_REFUNDED):
+            return 0
+        return self.amount - self.refunded_amount
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    id: str
+    user_id: str
+    appid: str
+    mchid: str
+    out_trade_no: str
+    description: str
+    attach: str | None
+    amount: int
+    currency: str
+    expires_at: datetime
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: str
+    order_id: str
+    out_refund_no: str
+    amount: int
+    reason: str | None
+    state: RefundState
+    refund_id: str | None  # WeChat Pay's, once it accepted the refund
+    created_at: datetime
+    updated_at: datetime
+    succeeded_at: datetime | None
+
+
+class PayEventOutcome(enum.Enum):
+    """What became of one WeChat Pay callback (``pay_events.outcome``)."""
+
+    APPLIED = "applied"  # it changed the order or refund
+    NO_CHANGE = "no_change"  # authentic, but the order was already past it (late, out of order)
+    DUPLICATE = "duplicate"  # the same notification id again
+    MISMATCH = "mismatch"  # authentic, but amount, appid or mchid differ from our order
+    UNKNOWN = "unknown"  # no such order or refund here

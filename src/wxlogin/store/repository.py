@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from wxlogin.store import identities, messages, migrate, sessions, users
 from wxlogin.store.identities import LoginParams
+from wxlogin.store.order_store import OrderStore
 from wxlogin.store.postgres import PostgresBackend
 from wxlogin.store.records import (
     LoginResult,
@@ -75,6 +76,8 @@ class Store:
             if target.backend == "sqlite"
             else PostgresBackend(target, self.stats)
         )
+        # WeChat Pay's orders, refunds and callbacks (``order_store.py``).
+        self.orders = OrderStore(self._backend)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

@@ -26,6 +26,15 @@ USER_COLUMNS: Final = (
 SESSION_COLUMNS: Final = (
     "id, user_id, appid, openid, created_at, last_used_at, expires_at, revoked_at"
 )
+ORDER_COLUMNS: Final = (
+    "id, user_id, appid, mchid, out_trade_no, description, attach, amount, currency, state, "
+    "refunded_amount, prepay_id, prepay_expires_at, transaction_id, created_at, updated_at, "
+    "expires_at, paid_at, closed_at"
+)
+REFUND_COLUMNS: Final = (
+    "id, order_id, out_refund_no, amount, reason, state, refund_id, created_at, updated_at, "
+    "succeeded_at"
+)
 _S: Final = "sessions.id, sessions.user_id, sessions.appid, sessions.openid, " + (
     "sessions.created_at, sessions.last_used_at, sessions.expires_at, sessions.revoked_at"
 )
@@ -165,6 +174,76 @@ class Statements:
         "AND (CAST(? AS TEXT) IS NULL OR template_id = ?) "
         "ORDER BY sent_at DESC, id DESC LIMIT ? OFFSET ?"
     )
+    # ---------------------------------------------------------------- orders (WeChat Pay)
+    insert_order: str = (
+        "INSERT INTO orders (id, user_id, appid, mchid, out_trade_no, description, attach, "
+        "amount, currency, state, refunded_amount, created_at, updated_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', 0, ?, ?, ?) "
+        f"RETURNING {ORDER_COLUMNS}"
+    )
+    order_by_id: str = f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"
+    order_by_out_trade_no: str = f"SELECT {ORDER_COLUMNS} FROM orders WHERE out_trade_no = ?"
+    # Newest first; the user filter applies only when given (bound twice, as above).
+    list_orders: str = (
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE (CAST(? AS TEXT) IS NULL OR user_id = ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    )
+    set_prepay: str = (
+        "UPDATE orders SET prepay_id = ?, prepay_expires_at = ?, updated_at = ? WHERE id = ? "
+        f"RETURNING {ORDER_COLUMNS}"
+    )
+    # Only an order still waiting moves: a late or repeated "paid" changes nothing.
+    mark_paid: str = (
+        "UPDATE orders SET state = 'paid', transaction_id = ?, paid_at = ?, updated_at = ? "
+        f"WHERE out_trade_no = ? AND state = 'created' RETURNING {ORDER_COLUMNS}"
+    )
+    mark_closed: str = (
+        "UPDATE orders SET state = 'closed', closed_at = ?, updated_at = ? "
+        f"WHERE id = ? AND state = 'created' RETURNING {ORDER_COLUMNS}"
+    )
+    # Reserve a refund's amount in one statement, so two refunds at once cannot add up to
+    # more than the order (the right-hand sides read the row as it was).
+    reserve_refund: str = (
+        "UPDATE orders SET refunded_amount = refunded_amount + ?, "
+        "state = CASE WHEN refunded_amount + ? >= amount THEN 'refunded' "
+        "ELSE 'partially_refunded' END, updated_at = ? "
+        "WHERE id = ? AND state IN ('paid', 'partially_refunded') "
+        f"AND refunded_amount + ? <= amount RETURNING {ORDER_COLUMNS}"
+    )
+    release_refund: str = (
+        "UPDATE orders SET refunded_amount = refunded_amount - ?, "
+        "state = CASE WHEN refunded_amount - ? <= 0 THEN 'paid' "
+        "ELSE 'partially_refunded' END, updated_at = ? "
+        f"WHERE id = ? AND refunded_amount >= ? RETURNING {ORDER_COLUMNS}"
+    )
+    move_orders: str = "UPDATE orders SET user_id = ? WHERE user_id = ?"
+    expired_unpaid: str = (
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE state = 'created' AND expires_at <= ? "
+        "ORDER BY expires_at LIMIT ?"
+    )
+    insert_refund: str = (
+        "INSERT INTO refunds (id, order_id, out_refund_no, amount, reason, state, created_at, "
+        f"updated_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?) RETURNING {REFUND_COLUMNS}"
+    )
+    refund_by_out_refund_no: str = f"SELECT {REFUND_COLUMNS} FROM refunds WHERE out_refund_no = ?"
+    refunds_of_order: str = (
+        f"SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = ? ORDER BY created_at, id"
+    )
+    # Only a refund still processing moves: a late or repeated outcome changes nothing.
+    finish_refund: str = (
+        "UPDATE refunds SET state = ?, refund_id = COALESCE(?, refund_id), "
+        "succeeded_at = COALESCE(?, succeeded_at), updated_at = ? "
+        f"WHERE out_refund_no = ? AND state = 'processing' RETURNING {REFUND_COLUMNS}"
+    )
+    note_refund_id: str = (
+        "UPDATE refunds SET refund_id = ?, updated_at = ? WHERE out_refund_no = ? "
+        f"AND refund_id IS NULL RETURNING {REFUND_COLUMNS}"
+    )
+    insert_pay_event: str = (
+        "INSERT INTO pay_events (id, event_type, reference, outcome, received_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    )
+    set_pay_event_outcome: str = "UPDATE pay_events SET outcome = ? WHERE id = ?"
     # ---------------------------------------------------------------- housekeeping
     ping: str = "SELECT 1"
 

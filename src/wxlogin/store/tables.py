@@ -31,6 +31,9 @@ __all__ = [
     "identities",
     "message_sends",
     "metadata",
+    "orders",
+    "pay_events",
+    "refunds",
     "sessions",
     "used_refresh_tokens",
     "users",
@@ -142,4 +145,60 @@ message_sends = Table(
     Column("field", Text, nullable=True),  # the keyword at fault, when one was named
     Column("sent_at", UTCDateTime, nullable=False),
     Index(None, "sent_at"),
+)
+
+# WeChat Pay (migration 0005). Amounts in fen; ``state`` is records.OrderState, refunds'
+# records.RefundState. ``refunded_amount`` counts refunds requested and not failed, so that
+# two refunds at once can never add up to more than the order (see store/orders.py).
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user_id", Text, ForeignKey("users.id"), nullable=False, index=True),
+    Column("appid", Text, nullable=False),
+    Column("mchid", Text, nullable=False),
+    Column("out_trade_no", Text, nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("attach", Text, nullable=True),
+    Column("amount", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("refunded_amount", Integer, nullable=False),
+    Column("prepay_id", Text, nullable=True),
+    Column("prepay_expires_at", UTCDateTime, nullable=True),
+    Column("transaction_id", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("ix_orders_state_expires_at", "state", "expires_at"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("order_id", Text, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("out_refund_no", Text, nullable=False, unique=True),
+    Column("amount", Integer, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("state", Text, nullable=False),
+    Column("refund_id", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("succeeded_at", UTCDateTime, nullable=True),
+)
+
+# One row per WeChat Pay callback received (its notification id): duplicates are recognised,
+# and an operator can see what arrived and what became of it (records.PayEventOutcome).
+pay_events = Table(
+    "pay_events",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("event_type", Text, nullable=False),
+    Column("reference", Text, nullable=False),  # out_trade_no or out_refund_no
+    Column("outcome", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index(None, "received_at"),
 )
