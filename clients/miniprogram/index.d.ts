@@ -19,6 +19,8 @@ export interface PlatformApi {
   getStorageSync(key: string): any;
   setStorageSync(key: string, value: any): void;
   removeStorageSync(key: string): void;
+  /** Needed only by `requestSubscribe`; absent on old base libraries and non-WeChat uni targets. */
+  requestSubscribeMessage?(options: any): unknown;
 }
 
 export interface AuthOptions {
@@ -113,6 +115,19 @@ export interface PhoneNumberDetail {
   iv?: string;
 }
 
+/** The user's answer for one template in the subscribe dialog. */
+export type SubscribeResult = 'accept' | 'reject' | 'ban' | 'filter';
+
+/**
+ * Template id → answer, for the ids asked for. An id WeChat gave no such answer for is left
+ * out: treat it as not accepted.
+ */
+export type SubscribeResults = Record<string, SubscribeResult>;
+
+/** At most this many template ids per `requestSubscribe` (WeChat's limit). */
+export const MAX_TEMPLATES_PER_REQUEST: 5;
+export const SUBSCRIBE_RESULTS: readonly SubscribeResult[];
+
 export interface Auth {
   /** Log in now with a fresh wx.login code; joins a login already in flight. */
   login(): Promise<LoginResult>;
@@ -130,6 +145,14 @@ export interface Auth {
   uploadAvatar(tempFilePath: string): Promise<User>;
   /** POST /me/profile with the nickname from <input type="nickname">. */
   updateProfile(profile: { nickname?: string; avatarUrl?: string }): Promise<User>;
+  /**
+   * wx.requestSubscribeMessage for 1-5 template ids: each template's answer. Each 'accept'
+   * lets the server send that template once (POST /messages, from the host app's backend).
+   * Call it from a tap handler before any `await`: WeChat opens the dialog only inside the
+   * tap's own turn. The user's switch turned off (errCode 20004) is a `UserDeniedError`;
+   * other failures a `WxApiError` whose `errno` is WeChat's errCode.
+   */
+  requestSubscribe(tmplIds: string[]): Promise<SubscribeResults>;
   /** Ends the session locally at once, then on the server. Idempotent; never rejects. */
   logout(): Promise<void>;
   /** Login, refresh, user and logout events; returns the unsubscribe function. */
@@ -165,7 +188,7 @@ export class NetworkError extends AuthError {
   readonly errMsg: string;
 }
 
-/** The user refused (phone button deny / cancel). */
+/** The user refused (phone button deny / cancel; subscribe messages switched off). */
 export class UserDeniedError extends AuthError {
   readonly kind: 'user_denied';
   readonly errMsg: string;

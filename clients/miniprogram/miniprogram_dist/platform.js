@@ -5,6 +5,7 @@
 // forms differ between Vue 2 ([err, res]) and Vue 3 (res).
 
 const { NetworkError, WxApiError } = require('./errors.js');
+const { subscribeFailure, subscribeResults } = require('./subscribe.js');
 
 /**
  * @typedef {object} HttpAnswer
@@ -22,6 +23,8 @@ const { NetworkError, WxApiError } = require('./errors.js');
  * @property {(key: string) => unknown} readStorage   null when missing
  * @property {(key: string, value: unknown) => void} writeStorage
  * @property {(key: string) => void} removeStorage
+ * @property {(tmplIds: string[]) => Promise<Record<string, 'accept' | 'reject' | 'ban' | 'filter'>>} requestSubscribe
+ *   wx.requestSubscribeMessage, called before this returns (the tap rule: see subscribe.mjs)
  */
 
 /**
@@ -104,6 +107,19 @@ function platformOf(name, api) {
         logWarning('could not remove the session from storage', error);
       }
     },
+    // The executor runs at once: wx.requestSubscribeMessage is called in the caller's turn.
+    requestSubscribe: (tmplIds) =>
+      new Promise((resolve, reject) => {
+        if (typeof host.requestSubscribeMessage !== 'function') {
+          reject(new WxApiError('requestSubscribeMessage:fail not available on this platform', undefined));
+          return;
+        }
+        host.requestSubscribeMessage({
+          tmplIds,
+          success: (/** @type {any} */ res) => resolve(subscribeResults(res, tmplIds)),
+          fail: (/** @type {any} */ err) => reject(subscribeFailure(err)),
+        });
+      }),
   };
 }
 

@@ -23,6 +23,7 @@ import {
 import { platformOf } from './platform.mjs';
 import { defaultStorageKey, lifetime, sessionStorage } from './session.mjs';
 import { singleFlight } from './single-flight.mjs';
+import { checkedTemplateIds } from './subscribe.mjs';
 
 /**
  * @typedef {import('./answers.mjs').User} User
@@ -309,7 +310,7 @@ export function createAuth(options) {
     const policy = { mayLogin, logouts };
     const first = await tokenForCall(policy);
     let answer = await send(first);
-    if (answer.statusCode !== 401) return answer;
+    if (answer.statusCode !== 401 || !refusesTheSession(answer)) return answer;
 
     const second = await replacementFor(first, policy);
     answer = await send(second.token);
@@ -515,6 +516,27 @@ export function createAuth(options) {
       return userCall('/me/profile', 'POST', data, true);
     },
 
+    /**
+     * Ask the user to accept subscribe messages (wx.requestSubscribeMessage): resolves to
+     * each template's answer, 'accept' | 'reject' | 'ban' | 'filter'. Each accept lets the
+     * server send that template once. Needs no session and makes no server call.
+     *
+     * Call it from a tap, before any `await` in the handler: WeChat opens the dialog only
+     * inside the tap's own turn. (Not `async` for the same reason: nothing here waits before
+     * wx is called.)
+     *
+     * @param {string[]} tmplIds 1 to 5 template ids
+     */
+    requestSubscribe(tmplIds) {
+      let ids;
+      try {
+        ids = checkedTemplateIds(tmplIds);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return platform.requestSubscribe(ids);
+    },
+
     /** End the session: locally at once, then on the server (best effort). Never rejects. */
     async logout() {
       logouts += 1;
@@ -544,6 +566,19 @@ export function createAuth(options) {
       return session !== null;
     },
   };
+}
+
+// A 401 that is about another credential than the user's session: a server-to-server route
+// (POST /messages) wants a service token, which no refresh or login can produce.
+const NOT_ABOUT_THE_SESSION = ['invalid_service_token'];
+
+/**
+ * Whether a 401 refuses the user's session (so a refresh or a new login may help).
+ *
+ * @param {{statusCode: number, data: any}} answer
+ */
+function refusesTheSession(answer) {
+  return NOT_ABOUT_THE_SESSION.indexOf(serverErrorOf(401, parsedBody(answer.data)).code) < 0;
 }
 
 /**

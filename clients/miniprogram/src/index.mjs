@@ -13,3 +13,4 @@ export {
   UserDeniedError,
   WxApiError,
 } from './errors.mjs';
+export { MAX_TEMPLATES_PER_REQUEST, SUBSCRIBE_RESULTS } from './subscribe.mjs';

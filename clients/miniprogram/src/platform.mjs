@@ -3,6 +3,7 @@
 // forms differ between Vue 2 ([err, res]) and Vue 3 (res).
 
 import { NetworkError, WxApiError } from './errors.mjs';
+import { subscribeFailure, subscribeResults } from './subscribe.mjs';
 
 /**
  * @typedef {object} HttpAnswer
@@ -20,6 +21,8 @@ import { NetworkError, WxApiError } from './errors.mjs';
  * @property {(key: string) => unknown} readStorage   null when missing
  * @property {(key: string, value: unknown) => void} writeStorage
  * @property {(key: string) => void} removeStorage
+ * @property {(tmplIds: string[]) => Promise<Record<string, 'accept' | 'reject' | 'ban' | 'filter'>>} requestSubscribe
+ *   wx.requestSubscribeMessage, called before this returns (the tap rule: see subscribe.mjs)
  */
 
 /**
@@ -102,6 +105,19 @@ export function platformOf(name, api) {
         logWarning('could not remove the session from storage', error);
       }
     },
+    // The executor runs at once: wx.requestSubscribeMessage is called in the caller's turn.
+    requestSubscribe: (tmplIds) =>
+      new Promise((resolve, reject) => {
+        if (typeof host.requestSubscribeMessage !== 'function') {
+          reject(new WxApiError('requestSubscribeMessage:fail not available on this platform', undefined));
+          return;
+        }
+        host.requestSubscribeMessage({
+          tmplIds,
+          success: (/** @type {any} */ res) => resolve(subscribeResults(res, tmplIds)),
+          fail: (/** @type {any} */ err) => reject(subscribeFailure(err)),
+        });
+      }),
   };
 }
 

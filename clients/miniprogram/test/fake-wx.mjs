@@ -10,6 +10,11 @@
 // - Storage lives in memory and is serialised on the way in, as wx's is (JSON-able values).
 // - Callbacks run asynchronously, then `complete`, as on a device.
 //
+// - requestSubscribeMessage() plays WeChat's subscribe dialog: it opens only inside `tap()`
+//   (WeChat's rule: from a tap), answers each template with `subscribeChoices[id]` (default
+//   'accept'), and tells the simulator an accept or a reject (POST /__sim/subscriptions), as
+//   WeChat learns the user's choice; 'ban' and 'filter' are WeChat's own and reach nobody.
+//
 // Every HTTP call is recorded in `calls` ({api, method, path, statusCode}) so tests count
 // what the SDK really sent. Fault switches play the phone's side only: `offline` makes
 // requests fail as wx does without a network; `replayCodes` hands out given codes before
@@ -69,6 +74,63 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
     loginFailure: null,
     /** @type {string[]} what DevTools would print as parameter warnings */
     warnings: [],
+    /** requestSubscribeMessage calls, whatever came of them */
+    subscribeCalls: 0,
+    /** @type {Record<string, 'accept' | 'reject' | 'ban' | 'filter'>} the dialog's answer per template (default accept) */
+    subscribeChoices: {},
+    /** @type {{errMsg: string, errCode?: number} | null} when set, the dialog fails with it */
+    subscribeFailure: null,
+    /** true while a tap handler runs (see tap()) */
+    tapping: false,
+
+    /**
+     * The user taps a button: `handler` runs as the page's tap handler. Only during its
+     * synchronous part may requestSubscribeMessage open the dialog; after its first `await`
+     * the tap is over, as on a phone.
+     *
+     * @template T
+     * @param {() => T} handler
+     * @returns {T}
+     */
+    tap(handler) {
+      fake.tapping = true;
+      try {
+        return handler();
+      } finally {
+        fake.tapping = false;
+      }
+    },
+
+    /** @param {any} options */
+    requestSubscribeMessage(options) {
+      fake.subscribeCalls += 1;
+      const fromTap = fake.tapping;
+      settle(options, async () => {
+        if (!fromTap) return fail('requestSubscribeMessage:fail can only be invoked by user TAP gesture.');
+        const ids = options.tmplIds;
+        if (!Array.isArray(ids) || ids.length === 0) return fail("requestSubscribeMessage:fail TmplIds can't be empty", 10001);
+        if (ids.length > 5) return fail('requestSubscribeMessage:fail Templates count out of max bounds', 20003);
+        if (fake.subscribeFailure) return fail(fake.subscribeFailure.errMsg, fake.subscribeFailure.errCode);
+        /** @type {Record<string, string>} */
+        const answer = { errMsg: 'requestSubscribeMessage:ok' };
+        for (const id of ids) {
+          const choice = fake.subscribeChoices[id] || 'accept';
+          if (choice === 'accept' || choice === 'reject') {
+            const response = await fetch(`${simUrl}/__sim/subscriptions`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ appid, user, template_id: id, result: choice }),
+            });
+            if (response.status === 404) {
+              return fail('requestSubscribeMessage:fail No template data return, verify the template id exist', 20001);
+            }
+            if (!response.ok) return fail(`requestSubscribeMessage:fail ${response.status}`);
+          }
+          answer[id] = choice;
+        }
+        return ok(answer);
+      });
+    },
 
     /** @param {any} options */
     login(options) {
@@ -283,9 +345,12 @@ function ok(value) {
   return { ok: true, value };
 }
 
-/** @param {string} errMsg */
-function fail(errMsg) {
-  return { ok: false, value: { errMsg } };
+/**
+ * @param {string} errMsg
+ * @param {number} [errCode] requestSubscribeMessage's failures carry one
+ */
+function fail(errMsg, errCode) {
+  return { ok: false, value: errCode === undefined ? { errMsg } : { errMsg, errCode } };
 }
 
 /** @param {Record<string, unknown>} data */

@@ -134,7 +134,9 @@ async function stop(proc) {
 /**
  * Start the simulator and the service. Call `stop()` when done (the `after` hook).
  *
- * @param {{env?: Record<string, string>}} [options] extra WXLOGIN_* settings for the service
+ * @param {{env?: Record<string, string>, templates?: Record<string, Record<string, string>>}} [options]
+ *   extra WXLOGIN_* settings for the service; subscribe-message templates to register in the
+ *   simulator (template id → {keyword: kind})
  */
 export async function startServers(options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wxlogin-sdk-'));
@@ -162,6 +164,9 @@ export async function startServers(options = {}) {
   try {
     await waitReady(simulator, `${simUrl}/__sim/health`);
     await waitReady(service, `${apiUrl}/readyz`);
+    for (const [templateId, fields] of Object.entries(options.templates || {})) {
+      await simulatorControl(simUrl, '/__sim/templates', { appid: APPID, template_id: templateId, fields });
+    }
   } catch (error) {
     await Promise.all(processes.map(stop));
     throw error;

@@ -26,7 +26,7 @@ export function test(name, fn) {
 /**
  * Start the servers before the file's tests and stop them after.
  *
- * @param {{env?: Record<string, string>}} [options]
+ * @param {{env?: Record<string, string>, templates?: Record<string, Record<string, string>>}} [options]
  * @returns {{readonly simUrl: string, readonly apiUrl: string, readonly appid: string, serviceLog(): string}}
  */
 export function useServers(options) {

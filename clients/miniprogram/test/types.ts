@@ -9,6 +9,8 @@ import {
   type AuthError,
   type PlatformApi,
   type RequestMethod,
+  type SubscribeResult,
+  type SubscribeResults,
   type User,
 } from 'wxlogin-miniprogram';
 
@@ -34,6 +36,14 @@ Page({
   },
   async onSubmit(event: WechatMiniprogram.FormSubmit) {
     return auth.updateProfile({ nickname: String(event.detail.value.nickname) });
+  },
+  async onNotifyTap() {
+    // From the tap, before any await: the dialog opens only in the tap's own turn.
+    const results: SubscribeResults = await auth.requestSubscribe(['tmpl-order-shipped']);
+    const answer: SubscribeResult | undefined = results['tmpl-order-shipped'];
+    // @ts-expect-error the answers are WeChat's four words, nothing else
+    const wrong: SubscribeResult = 'maybe';
+    return answer === 'accept' && wrong;
   },
   async orders() {
     try {
