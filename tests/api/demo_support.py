@@ -65,7 +65,13 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def running_demo(
-    sim: Simulator, database_url: str, cache: Cache, data_dir: Path, **overrides: Any
+    sim: Simulator,
+    database_url: str,
+    cache: Cache,
+    data_dir: Path,
+    *,
+    notify_template: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Demo]:
     feed = EventFeed()
     witness = SimulatorWitness(sim.app, feed)
@@ -79,6 +85,7 @@ async def running_demo(
         access_token_ttl=settings.access_token_ttl,
         public_url=ISSUER,
         sdk=SdkModule.locate(SDK_DIR),
+        notify_template=notify_template,
     )
     async with (
         lifespan(front),

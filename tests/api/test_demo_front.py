@@ -1,5 +1,5 @@
 """``/demo`` as ``wxlogin dev`` serves it: the page and its policy, its files, the SDK from the
-package directory, the two forwarded simulator routes — and none of it in ``wxlogin serve``."""
+package directory, the forwarded simulator routes — and none of it in ``wxlogin serve``."""
 
 from __future__ import annotations
 
@@ -121,10 +121,11 @@ async def test_config_tells_the_page_what_it_needs_and_no_secret(demo: Demo) -> 
         "feed_last": demo.feed.last,
         "sdk": True,
         "sdk_hint": "",
+        "notify_template": None,
     }
 
 
-async def test_only_the_two_phone_routes_of_the_simulator_are_forwarded(demo: Demo) -> None:
+async def test_only_the_phones_routes_of_the_simulator_are_forwarded(demo: Demo) -> None:
     minted = await demo.http.post("/__sim/login", json={"appid": APPID, "user": "alice"})
     assert minted.status_code == 200
     login = await demo.http.post(
@@ -134,10 +135,16 @@ async def test_only_the_two_phone_routes_of_the_simulator_are_forwarded(demo: De
     phone = await demo.http.post("/__sim/phone-code", json={"appid": APPID, "user": "alice"})
     assert phone.status_code == 200
     assert re.fullmatch(r"[0-9a-f]{64}", phone.json()["code"])
+    # The person's own part of the state, read only: where the phone finds its messages.
+    person = await demo.http.get("/__sim/users/alice")
+    assert person.status_code == 200 and person.json()["messages"] == []
     # The rest of the control API stays on the simulator's own port.
-    for path in ("/__sim/state", "/__sim/users/alice", "/__sim/health"):
+    for path in ("/__sim/state", "/__sim/health"):
         assert (await demo.http.get(path)).status_code == 404, path
     assert (await demo.http.post("/__sim/clock", json={"advance": 60})).status_code == 404
+    changed = await demo.http.patch("/__sim/users/alice", json={"high_risk": True})
+    assert changed.status_code == 404
+    assert demo.sim.describe_user("alice")["high_risk"] is False
 
 
 async def test_wxlogin_serve_has_no_demo(database_url: str, cache: Cache, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 // /demo in a real browser: Debian's chromium, driven by playwright-core, against a real
 // `wxlogin dev` process. It clicks through a mini program's life — log in, share the phone
-// number, choose an avatar and a nickname, call a protected route, refresh, log out — and
+// number, choose an avatar and a nickname, call a protected route, ask for and receive a
+// subscribe message, refresh, log out — and
 // checks what the page shows against what the server and the simulator say, and that the
 // timeline tells both sides of each step.
 //
@@ -232,6 +233,51 @@ function defineTests() {
     await screenshot('02-profile-complete.png');
   });
 
+  test('notify me: without an accept the server\'s message is refused; after one, delivered once and shown', async () => {
+    // The server's protected action before the user accepted anything: WeChat says 43101.
+    await page.locator('#ship').click();
+    await textOnceMatching('#status', /not_subscribed/);
+    const refused = await timelineLine('message_not_sent');
+    assert.equal(refused.side, 'wxlogin');
+    assert.match(refused.text, /43101/);
+    assert.equal(await page.locator('#inbox').isHidden(), true);
+
+    // The tap opens WeChat's dialog; the user allows.
+    await page.locator('#notify').click();
+    await page.locator('#subscribe-sheet').waitFor();
+    await screenshot('02a-subscribe-dialog.png');
+    await page.locator('#subscribe-accept').click();
+    await textOnceMatching('#status', /subscribed: the server may notify you once/);
+    const recorded = await timelineLine('subscription_recorded');
+    assert.equal(recorded.side, 'wechat');
+    assert.match(recorded.text, /1 send\(s\) now allowed/);
+    await timelineLine('sdk_subscribe');
+
+    // The server ships the order and tells the user: the phone shows the message.
+    await page.locator('#ship').click();
+    await textOnceMatching('#inbox-data', /您的订单已发货/);
+    await textOnceMatching('#status', /notified/);
+    const delivered = await timelineLine('message_delivered');
+    assert.equal(delivered.side, 'wechat');
+    const sent = await timelineLine('message_sent');
+    assert.equal(sent.side, 'wxlogin');
+    await timelineLine('message_shown');
+    const state = await (await fetch(`${dev.simUrl}/__sim/state`)).json();
+    const alice = state.users.find((/** @type {any} */ u) => u.user === SIM_USER);
+    assert.equal(alice.messages.length, 1);
+    assert.equal(alice.messages[0].data.thing1, '您的订单已发货');
+    assert.deepEqual(alice.subscriptions, {}, 'the accept is spent');
+    // Neither side's timeline repeats the message's values.
+    const timelineText = (await page.locator('#timeline li:not([data-side="miniprogram"])').allTextContents()).join(' ');
+    assert.ok(!timelineText.includes('您的订单已发货'), timelineText);
+    await screenshot('02b-notified.png');
+
+    // One accept, one message: shipping again is refused.
+    await page.locator('#ship').click();
+    await page.locator('#timeline li[data-kind="message_not_sent"]').nth(1).waitFor();
+    await textOnceMatching('#status', /not_subscribed/);
+  });
+
   test('refresh: with the phone clock past the token\'s life, the next call refreshes first', async () => {
     const callsBefore = await page.locator('#timeline li[data-kind="wx_request"]').count();
     await page.locator('#skip').click();
@@ -265,7 +311,8 @@ function defineTests() {
     for (const { url, text } of bodies) {
       assert.ok(!text.includes(dev.secret), `${url} carries the AppSecret`);
       assert.ok(!text.includes(WECHAT_API_HOST), `${url} names WeChat's API host`);
-      assert.ok(!/session_key"\s*:/.test(text), `${url} carries a session_key`);
+      // The key itself ("session_key": …); the simulator's "has_session_key": true is a flag.
+      assert.ok(!/"session_key"\s*:/.test(text), `${url} carries a session_key`);
     }
     const timelineText = (await page.locator('#timeline').textContent()) || '';
     assert.ok(!/eyJ[A-Za-z0-9_-]{20,}/.test(timelineText), 'a token reached the timeline');

@@ -20,6 +20,9 @@ from wxlogin.cli._common import parse_app
 DEV_APPID = "wx0123456789abcdef"
 DEV_SECRET = "wxlogin-dev-secret"  # only the local simulator ever sees it
 DEV_OPEN_ACCOUNT = "wxlogin-dev"
+# The subscribe-message template /demo's "notify me" asks for: declared on both sides, as a
+# real deployment declares it in wxlogin.toml and WeChat holds it for the mini program.
+DEV_NOTIFY_TEMPLATE = "wxlogin-dev-order-shipped"
 
 
 class QuietFeedPolls(logging.Filter):
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from wxlogin.api.app import create_app
     from wxlogin.api.demo import (
         FEED_PATH,
+        NOTIFY_FIELDS,
         DemoFront,
         EventFeed,
         SdkModule,
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             database_url=None,
             redis_url=None,
+            message_templates={DEV_NOTIFY_TEMPLATE: NOTIFY_FIELDS},
         )
     except CliError as exc:
         return fail("dev", describe(exc))
@@ -152,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     simulator = Simulator()
     simulator.register_app(appid=appid, secret=secret, open_account=open_account)
+    simulator.register_template(appid, DEV_NOTIFY_TEMPLATE, NOTIFY_FIELDS)
     # /demo: its timeline hears from the simulator (the witness watches its traffic, on its own
-    # port and through the two routes the page reaches on the service's origin) and from the
+    # port and through the routes the page reaches on the service's origin) and from the
     # service (its listener, attached once the service has started).
     feed = EventFeed()
     watched_simulator = SimulatorWitness(simulator.app, feed)
@@ -171,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         public_url=api,
         sdk=sdk,
         sdk_problem=sdk_problem,
+        notify_template=DEV_NOTIFY_TEMPLATE,
     )
     configs = [
         uvicorn.Config(

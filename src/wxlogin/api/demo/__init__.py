@@ -7,7 +7,7 @@ holds the timeline's server side, written by the service's listener hook
 """
 
 from wxlogin.api.demo.feed import DemoEvent, EventFeed
-from wxlogin.api.demo.front import DEMO_PATH, FEED_PATH, DemoFront
+from wxlogin.api.demo.front import DEMO_PATH, FEED_PATH, NOTIFY_FIELDS, NOTIFY_PATH, DemoFront
 from wxlogin.api.demo.narrator import service_narrator
 from wxlogin.api.demo.sdk import SdkModule, SdkNotFound
 from wxlogin.api.demo.witness import SimulatorWitness
@@ -15,6 +15,8 @@ from wxlogin.api.demo.witness import SimulatorWitness
 __all__ = [
     "DEMO_PATH",
     "FEED_PATH",
+    "NOTIFY_FIELDS",
+    "NOTIFY_PATH",
     "DemoEvent",
     "DemoFront",
     "EventFeed",

@@ -8,9 +8,15 @@ routes exist only in the dev process. Here, on the service's own origin:
 * ``GET /demo/config.json`` — the appid and access-token lifetime the page needs, and where
   the event feed stands;
 * ``GET /demo/events?after=N`` — the timeline's server side (``feed.EventFeed``);
-* ``POST /__sim/login``, ``POST /__sim/phone-code`` — handed to the in-process simulator, so
-  the page's stand-in for ``wx`` plays the phone without a cross-origin call. Only these
-  two: the page needs nothing else of the control API.
+* ``POST /demo/notify`` — the demo's stand-in for the host app's backend: for the user whose
+  access token it is sent with, it sends the subscribe message ``notify_template`` ("your
+  order has shipped") through ``service.messages``, as a host app would after one of its
+  own protected actions;
+* ``POST /__sim/login``, ``POST /__sim/phone-code``, ``POST /__sim/subscriptions`` — handed to
+  the in-process simulator, so the page's stand-in for ``wx`` plays the phone (wx.login, the
+  phone button, the subscribe dialog) without a cross-origin call; and ``GET
+  /__sim/users/{user}``, the simulator's state of one person, where the phone reads the
+  messages delivered to it. Nothing else of the control API.
 
 Everything else goes to the service app unchanged; so does the lifespan, on whose start-up
 the service's listener is pointed at the feed. The page loads nothing from anywhere but this
@@ -20,6 +26,7 @@ origin: its Content-Security-Policy says so.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -32,9 +39,9 @@ from wxlogin.api.demo.narrator import service_narrator
 from wxlogin.api.demo.sdk import SdkModule
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.server import send_error
-from wxlogin.errors import InvalidRequest, WxLoginError
+from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
 
-__all__ = ["DEMO_PATH", "FEED_PATH", "DemoFront"]
+__all__ = ["DEMO_PATH", "FEED_PATH", "NOTIFY_FIELDS", "NOTIFY_PATH", "DemoFront"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,7 +51,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEMO_PATH: Final = "/demo"
 FEED_PATH: Final = "/demo/events"
-FORWARDED_TO_SIMULATOR: Final = frozenset({"/__sim/login", "/__sim/phone-code"})
+NOTIFY_PATH: Final = "/demo/notify"
+FORWARDED_TO_SIMULATOR: Final = frozenset(
+    {"/__sim/login", "/__sim/phone-code", "/__sim/subscriptions"}
+)
+# The person's part of the simulator's state (GET only: PATCH would change them).
+_SIM_USER_PREFIX: Final = "/__sim/users/"
+# What /demo/notify sends: a template ``wxlogin dev`` declares on both sides, and its values.
+NOTIFY_FIELDS: Final = {"thing1": "thing", "time2": "time"}
+_BEIJING: Final = timezone(timedelta(hours=8))
 _STATIC_PREFIX: Final = "/demo/static/"
 _SDK_PREFIX: Final = "/demo/sdk/"
 _STATIC_TYPES: Final = {
@@ -96,6 +111,7 @@ class DemoFront:
         public_url: str,
         sdk: SdkModule | None,
         sdk_problem: str = "",
+        notify_template: str | None = None,
     ) -> None:
         self._service_app = service_app
         self._simulator = simulator
@@ -104,6 +120,7 @@ class DemoFront:
         self._access_token_ttl = access_token_ttl
         self._sdk = sdk
         self._sdk_problem = sdk_problem
+        self._notify_template = notify_template
         self._static = _static_files()
         self._page_headers = [
             (b"content-type", _STATIC_TYPES[".html"]),
@@ -118,9 +135,13 @@ class DemoFront:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
-            if path == DEMO_PATH or path.startswith(DEMO_PATH + "/"):
+            if path == NOTIFY_PATH and scope["method"] == "POST":
+                await self._notify(scope, send)
+            elif path == DEMO_PATH or path.startswith(DEMO_PATH + "/"):
                 await self._demo(scope, send)
-            elif path in FORWARDED_TO_SIMULATOR:
+            elif path in FORWARDED_TO_SIMULATOR or (
+                path.startswith(_SIM_USER_PREFIX) and scope["method"] == "GET"
+            ):
                 await self._simulator(scope, receive, send)
             else:
                 await self._service_app(scope, receive, send)
@@ -147,6 +168,8 @@ class DemoFront:
         service.listener = narrator
         if service.avatars is not None:
             service.avatars.listener = narrator
+        if service.messages is not None:
+            service.messages.listener = narrator
 
     # ------------------------------------------------------------------ the demo routes
 
@@ -189,8 +212,51 @@ class DemoFront:
                 "feed_last": self._feed.last,
                 "sdk": self._sdk is not None,
                 "sdk_hint": self._sdk_problem,
+                "notify_template": self._notify_template,
             }
         )
+
+    # ------------------------------------------------------------------ the host's backend
+
+    async def _notify(self, scope: Scope, send: Send) -> None:
+        """What a host app's backend does after one of its protected actions: tell the user.
+
+        The caller is the page, with the user's access token (the SDK's ``auth.request``); the
+        message goes to that user. A host app does this from its own server with the service
+        token (``POST /messages``); the demo has no backend of its own, so this route plays it.
+        """
+        method, path = scope["method"], scope["path"]
+        try:
+            service = self._service_app.service
+            if service is None or service.messages is None or self._notify_template is None:
+                raise NotReady("subscribe messages are not set up in this demo")
+            claims = await service.authenticate(_bearer(scope) or "")
+            sent = await service.messages.send_message(
+                claims.user_id,
+                self._notify_template,
+                {
+                    "thing1": "您的订单已发货",
+                    # WeChat's time format, in the time zone the message is read in.
+                    "time2": datetime.now(_BEIJING).strftime("%Y年%m月%d日 %H:%M"),
+                },
+                appid=claims.appid,
+                page="pages/index/index",
+            )
+        except WxLoginError as exc:
+            await send_error(send, render_error(exc, method, path))
+            return
+        body = msgspec.json.encode(
+            {"outcome": sent.outcome.value, "template_id": sent.template_id, "id": sent.id}
+        )
+        await _respond(send, 200, _json_headers(), body, False)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).partition(b" ")
+            return token.strip().decode("latin-1") if scheme.lower() == b"bearer" else None
+    return None
 
 
 def _after(query_string: bytes) -> int | None:

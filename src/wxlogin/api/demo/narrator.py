@@ -65,6 +65,8 @@ def service_narrator(feed: EventFeed) -> ServiceListener:
             names = fields.get("fields")
             listed = ", ".join(str(n) for n in names) if isinstance(names, list | tuple) else "?"
             feed.record("wxlogin", "profile_updated", "profile updated", f"{listed} of {user}")
+        elif event == "message_sent":
+            _message_sent(feed, fields)
         elif event == "avatar_replaced":
             feed.record(
                 "wxlogin",
@@ -74,3 +76,33 @@ def service_narrator(feed: EventFeed) -> ServiceListener:
             )
 
     return tell
+
+
+_NOT_SENT = {
+    "refused": "WeChat refused it",
+    "invalid": "refused before WeChat: a value breaks its keyword's rule",
+    "unknown": "no answer from WeChat: it may have been delivered",
+    "unsent": "WeChat could not be reached",
+}
+
+
+def _message_sent(feed: EventFeed, fields: Mapping[str, object]) -> None:
+    """A subscribe message the service sent (or did not): ids and codes, never its values."""
+    user, template = _text(fields, "user_id"), _text(fields, "template_id")
+    outcome = _text(fields, "outcome")
+    if outcome == "sent":
+        feed.record(
+            "wxlogin",
+            "message_sent",
+            "subscribe message sent",
+            f"{template} to user {user}; recorded, without its values",
+        )
+        return
+    errcode = fields.get("errcode")
+    why = _NOT_SENT.get(outcome, outcome)
+    if isinstance(errcode, int) and errcode:
+        why += f" (errcode {errcode}{': no accept left' if errcode == 43101 else ''})"
+    field = _text(fields, "field")
+    if field not in ("", "?"):
+        why += f", keyword {field}"
+    feed.record("wxlogin", "message_not_sent", "subscribe message not sent", f"{template}: {why}")

@@ -33,8 +33,18 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SIM_LOGIN: Final = "/__sim/login"
 SIM_PHONE_CODE: Final = "/__sim/phone-code"
+SIM_SUBSCRIPTIONS: Final = "/__sim/subscriptions"
 _WATCHED: Final = frozenset(
-    {SIM_LOGIN, SIM_PHONE_CODE, wx.CODE2SESSION, wx.PHONE_NUMBER, wx.TOKEN, wx.STABLE_TOKEN}
+    {
+        SIM_LOGIN,
+        SIM_PHONE_CODE,
+        SIM_SUBSCRIPTIONS,
+        wx.CODE2SESSION,
+        wx.PHONE_NUMBER,
+        wx.TOKEN,
+        wx.STABLE_TOKEN,
+        wx.SUBSCRIBE_SEND,
+    }
 )
 # What a successful answer of each WeChat path must hold (never read into an event itself
 # for the token).
@@ -43,6 +53,7 @@ _SUCCESS_FIELD: Final = {
     wx.PHONE_NUMBER: "phone_info",
     wx.TOKEN: "access_token",
     wx.STABLE_TOKEN: "access_token",
+    wx.SUBSCRIBE_SEND: "errmsg",  # {"errcode": 0, "errmsg": "ok", ...}
 }
 # Control bodies and WeChat answers are a few hundred bytes; anything longer is not read.
 _CAPTURE_LIMIT: Final = 16 * 1024
@@ -148,6 +159,9 @@ def _narrate(feed: _Dated, scope: Scope, request: bytes, recorder: _Recorder) ->
     if path in (SIM_LOGIN, SIM_PHONE_CODE):
         _control(feed, path, _json_object(request), recorder.status, answer)
         return
+    if path == SIM_SUBSCRIPTIONS:
+        _dialog(feed, _json_object(request), recorder.status, answer)
+        return
     if recorder.status != 200:
         feed.record("wechat", "gateway_error", f"{path}: HTTP {recorder.status}", "a gateway fault")
         return
@@ -171,6 +185,17 @@ def _narrate(feed: _Dated, scope: Scope, request: bytes, recorder: _Recorder) ->
             "jscode2session answered",
             f"code {code_prefix(query.get('js_code', ''))} traded: openid "
             f"{openid[:8]}…, {unionid}; the session_key goes to wxlogin only",
+        )
+    elif path == wx.SUBSCRIBE_SEND:
+        sent = _json_object(request)
+        data = sent.get("data")
+        keywords = len(data) if isinstance(data, dict) else 0
+        feed.record(
+            "wechat",
+            "message_delivered",
+            "subscribe message delivered",
+            f"{_text(sent, 'template_id')} to openid {_text(sent, 'touser')[:8]}…, "
+            f"{keywords} keyword(s); that accept is now spent",
         )
     elif path == wx.PHONE_NUMBER:
         info = answer.get("phone_info")
@@ -215,3 +240,18 @@ def _control(
             "phone code minted",
             f"for {user}: {code_prefix(code)} (single use, not a login code)",
         )
+
+
+def _dialog(feed: _Dated, request: dict[str, Any], status: int, answer: dict[str, Any]) -> None:
+    """The user's choice in the subscribe dialog, as WeChat records it."""
+    if status != 200:
+        feed.record("wechat", "control_refused", "subscribe dialog refused", _text(answer, "error"))
+        return
+    allowed = answer.get("sends_allowed")
+    feed.record(
+        "wechat",
+        "subscription_recorded",
+        f"subscribe dialog: {_text(request, 'result')}",
+        f"{_text(request, 'template_id')} for {_text(request, 'user') or '?'}: "
+        f"{allowed if isinstance(allowed, int) else '?'} send(s) now allowed",
+    )

@@ -3,7 +3,8 @@
 // The SDK is `wxlogin-miniprogram`'s own ES module, served by `wxlogin dev` from the package
 // directory (/demo/sdk/), not a copy; `wx` is the browser stand-in of wx-shim.js. What the
 // page does is what a mini program page does: log in, share the phone number, choose an
-// avatar and a nickname, call a protected route, log out.
+// avatar and a nickname, call a protected route, ask for a subscribe message and receive it
+// after the server's own protected action ("ship my order"), log out.
 
 import { createWx } from './wx-shim.js';
 import { createTimeline, followServer } from './timeline.js';
@@ -81,6 +82,44 @@ function drawnAvatar(name) {
   });
 }
 
+// ------------------------------------------------------------------ subscribe messages
+
+// What the page's own template says, as WeChat shows it (the page knows what it asks for).
+const NOTICE_TITLE = '订单发货提醒 Order shipped';
+const KEYWORD_LABELS = { thing1: '订单状态 status', time2: '发货时间 shipped at' };
+
+/** WeChat's subscribe dialog, as a sheet over the phone: resolves with the user's choice. */
+function askSubscribe(ids) {
+  return new Promise((resolve) => {
+    const sheet = $('subscribe-sheet');
+    $('subscribe-list').replaceChildren(
+      ...ids.map((id) => Object.assign(document.createElement('li'), { textContent: NOTICE_TITLE + ' (' + id + ')' })),
+    );
+    sheet.hidden = false;
+    const choose = (choice) => {
+      sheet.hidden = true;
+      $('subscribe-accept').onclick = null;
+      $('subscribe-reject').onclick = null;
+      resolve(choice);
+    };
+    $('subscribe-accept').onclick = () => choose('accept');
+    $('subscribe-reject').onclick = () => choose('reject');
+  });
+}
+
+/** The newest message the simulator delivered to this person, shown as the phone shows it. */
+function showNotice(message) {
+  $('inbox-title').textContent = NOTICE_TITLE;
+  const rows = [];
+  for (const [keyword, value] of Object.entries(message.data || {})) {
+    rows.push(Object.assign(document.createElement('dt'), { textContent: KEYWORD_LABELS[keyword] || keyword }));
+    rows.push(Object.assign(document.createElement('dd'), { textContent: String(value) }));
+  }
+  $('inbox-data').replaceChildren(...rows);
+  $('inbox-foot').textContent = message.template_id + (message.page ? ' → ' + message.page : '');
+  $('inbox').hidden = false;
+}
+
 // ------------------------------------------------------------------ start
 
 async function start() {
@@ -104,6 +143,7 @@ async function start() {
     appid: config.appid,
     user: () => simUser.value.trim() || 'alice',
     onCall: (call) => phoneSays(call.kind, call.title, call.detail, call.failed),
+    askSubscribe,
   });
 
   let sdk;
@@ -191,6 +231,34 @@ async function start() {
     callResult.textContent = 'GET /me → HTTP ' + answer.statusCode + '\n' +
       JSON.stringify(answer.statusCode === 200 ? { id: data.id, phone: data.phone, nickname: data.nickname } : data, null, 1);
     if (answer.statusCode === 200) render(data);
+  });
+
+  onTap($('notify'), '通知我 notify me', async () => {
+    // The first thing the tap does, before any await: WeChat opens the dialog only from the tap.
+    const results = await auth.requestSubscribe([config.notify_template]);
+    const answer = results[config.notify_template] || 'no answer';
+    phoneSays('sdk_subscribe', 'SDK: requestSubscribe', config.notify_template + ' → ' + answer, answer !== 'accept');
+    return answer === 'accept' ? '已订阅 subscribed: the server may notify you once' : '未订阅 not subscribed (' + answer + ')';
+  });
+
+  // The server's own protected action; afterwards it tells the user (a subscribe message).
+  onTap($('ship'), '发货 ship', async () => {
+    const answer = await auth.request({ url: '/demo/notify', method: 'POST' });
+    if (answer.statusCode !== 200) {
+      const error = (answer.data && answer.data.error) || {};
+      const hint = error.code === 'not_subscribed' ? ' — tap 通知我 Notify me first (each accept allows one message)' : '';
+      throw Object.assign(new Error((error.message || 'HTTP ' + answer.statusCode) + hint), { name: 'ServerError', code: error.code });
+    }
+    const person = await fetch('/__sim/users/' + encodeURIComponent(simUser.value.trim() || 'alice'), {
+      cache: 'no-store',
+      credentials: 'omit',
+    }).then((reply) => reply.json());
+    const messages = Array.isArray(person.messages) ? person.messages : [];
+    const latest = messages[messages.length - 1];
+    if (!latest) throw new Error('the simulator shows no message delivered');
+    showNotice(latest);
+    phoneSays('message_shown', '服务通知 notification shown', latest.template_id + ', ' + Object.keys(latest.data || {}).length + ' keyword(s)');
+    return '通知已送达 notified';
   });
 
   const skipSeconds = Number(config.access_token_ttl) || 900;

@@ -13,6 +13,11 @@
 //   which is not a login code — or {detail: {errMsg: "getPhoneNumber:fail user deny"}}.
 // - chooseAvatar's event: {detail: {avatarUrl}}, a temporary local file path that only
 //   wx.uploadFile can read.
+// - wx.requestSubscribeMessage: only from a tap — here, while the browser's own user
+//   activation from a click is live — else "can only be invoked by user TAP gesture"; 1-5
+//   template ids; the dialog (the page's `askSubscribe`) is the user's to answer, and the
+//   choice reaches WeChat (POST /__sim/subscriptions, forwarded like /__sim/login): each
+//   accept lets the server send that template once. Answers {[tmplId]: 'accept' | 'reject'}.
 // Every call is reported to `onCall`, for the timeline; codes are shown cut to a prefix.
 
 const STORAGE_PREFIX = 'wxlogin-demo:';
@@ -25,9 +30,9 @@ export function codePrefix(code) {
 }
 
 /**
- * @param {{appid: string, user: () => string, onCall: (call: {kind: string, title: string, detail: string, failed?: boolean}) => void}} options
+ * @param {{appid: string, user: () => string, onCall: (call: {kind: string, title: string, detail: string, failed?: boolean}) => void, askSubscribe: (tmplIds: string[]) => Promise<'accept' | 'reject'>}} options
  */
-export function createWx({ appid, user, onCall }) {
+export function createWx({ appid, user, onCall, askSubscribe }) {
   /** @type {Map<string, Blob>} temp file path → bytes, as the phone's temp directory */
   const tempFiles = new Map();
 
@@ -165,6 +170,41 @@ export function createWx({ appid, user, onCall }) {
           finish(options, 'fail', { errMsg: 'uploadFile:fail ' + error.message });
         },
       );
+    },
+
+    requestSubscribeMessage(options) {
+      const ids = Array.isArray(options.tmplIds) ? options.tmplIds.map(String) : [];
+      const title = 'wx.requestSubscribeMessage';
+      const refuse = (errMsg, errCode, why) => {
+        onCall({ kind: 'subscribe_dialog', title, detail: 'fail: ' + why, failed: true });
+        finish(options, 'fail', errCode === undefined ? { errMsg } : { errMsg, errCode });
+      };
+      // WeChat opens the dialog only from a tap; the browser's user activation is the same idea.
+      const activation = /** @type {any} */ (navigator).userActivation;
+      if (activation && !activation.isActive) {
+        refuse('requestSubscribeMessage:fail can only be invoked by user TAP gesture.', undefined, 'not from a tap');
+        return;
+      }
+      if (ids.length === 0) return refuse("requestSubscribeMessage:fail TmplIds can't be empty", 10001, 'no template');
+      if (ids.length > 5) return refuse('requestSubscribeMessage:fail Templates count out of max bounds', 20003, 'too many');
+      askSubscribe(ids)
+        .then(async (choice) => {
+          /** @type {Record<string, string>} */
+          const answer = { errMsg: 'requestSubscribeMessage:ok' };
+          for (const id of ids) {
+            const recorded = await fetch('/__sim/subscriptions', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ appid, user: user(), template_id: id, result: choice }),
+              credentials: 'omit',
+            });
+            if (!recorded.ok) throw new Error('the dialog could not record the choice: HTTP ' + recorded.status);
+            answer[id] = choice;
+          }
+          onCall({ kind: 'subscribe_dialog', title, detail: choice + ' for ' + ids.join(', '), failed: choice !== 'accept' });
+          finish(options, 'success', answer);
+        })
+        .catch((error) => refuse('requestSubscribeMessage:fail ' + error.message, 20001, error.message));
     },
 
     getStorageSync(key) {
