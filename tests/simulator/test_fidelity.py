@@ -208,6 +208,38 @@ async def paid_open_account_missing(sim: Simulator, http: httpx2.AsyncClient) ->
     return await paid(http, payment["openid"], payment["transaction_id"], APPID_SOLO, SECRET_SOLO)
 
 
+# The template of the posted 47003: its keyword phrase16 (5 Chinese characters at most).
+SHIPPED = "tmpl-posted-47003"
+SHIPPED_FIELDS = {"thing7": "thing", "phrase16": "phrase"}
+
+
+async def subscribe_send(
+    sim: Simulator, http: httpx2.AsyncClient, phrase: str, *, accept: bool
+) -> httpx2.Response:
+    sim.register_template(APPID, SHIPPED, SHIPPED_FIELDS)
+    sim.login(APPID, "alice")
+    if accept:
+        sim.subscribe(APPID, "alice", SHIPPED)
+    body = {
+        "touser": sim.openid(APPID, "alice"),
+        "template_id": SHIPPED,
+        "data": {"thing7": {"value": "您的餐品已备好"}, "phrase16": {"value": phrase}},
+    }
+    return await http.post(wx.SUBSCRIBE_SEND, params={"access_token": await token(http)}, json=body)
+
+
+async def send_success(sim: Simulator, http: httpx2.AsyncClient) -> httpx2.Response:
+    return await subscribe_send(sim, http, "正常结束", accept=True)
+
+
+async def send_refused(sim: Simulator, http: httpx2.AsyncClient) -> httpx2.Response:
+    return await subscribe_send(sim, http, "正常结束", accept=False)
+
+
+async def send_invalid_data(sim: Simulator, http: httpx2.AsyncClient) -> httpx2.Response:
+    return await subscribe_send(sim, http, "正常结束了吗", accept=True)  # 6 characters
+
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("jscode2session", "success"): c2s_success,
     ("jscode2session", "success_with_unionid"): c2s_success_with_unionid,
@@ -233,6 +265,9 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("getpaidunionid", "success"): paid_success,
     ("getpaidunionid", "invalid_trade"): paid_invalid_trade,
     ("getpaidunionid", "open_account_missing"): paid_open_account_missing,
+    ("subscribe_send", "success"): send_success,
+    ("subscribe_send", "subscription_refused"): send_refused,
+    ("subscribe_send", "invalid_template_data"): send_invalid_data,
 }
 
 
@@ -308,6 +343,7 @@ def test_every_endpoint_has_fixtures() -> None:
         wx.RESET_SESSION_KEY,
         wx.PHONE_NUMBER,
         wx.PAID_UNIONID,
+        wx.SUBSCRIBE_SEND,
     }
 
 

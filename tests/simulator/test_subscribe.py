@@ -9,8 +9,8 @@ import httpx2
 import pytest
 
 from tests.message_vectors import CASES
-from tests.simulator.support import APPID, APPID_B, JSON_CT, RID_RE, errcode, token_of
-from wxlogin.simulator import Simulator
+from tests.simulator.support import APPID, APPID_B, JSON_CT, RID_RE, SECRET, errcode, token_of
+from wxlogin.simulator import Simulator, SimulatorConfig
 from wxlogin.simulator.subscribe import value_fits
 from wxlogin.wechat import protocol as wx
 from wxlogin.wechat.protocol import FieldKind
@@ -75,12 +75,25 @@ async def test_one_accept_one_send_then_43101(
     assert RID_RE.match(refused["errmsg"]).group("text") == "user refuse to accept the msg"  # type: ignore[union-attr]
     assert await _choose(http, "accept") == {"result": "accept", "sends_allowed": 1}
     sent = await _send(http, token, _body(alice, page="pages/order?id=42"))
-    assert (sent["errcode"], sent["errmsg"]) == (0, "ok")
-    assert isinstance(sent["msgid"], int)
+    assert sent == {"errcode": 0, "errmsg": "ok"}
     assert errcode(await _send(http, token, _body(alice))) == 43101
     (message,) = sim.delivered_messages("alice")
     assert message["data"] == DATA and message["page"] == "pages/order?id=42"
-    assert message["msgid"] == sent["msgid"] and message["openid"] == alice
+    assert message["openid"] == alice
+
+
+async def test_a_msgid_in_the_answer_is_a_setting() -> None:
+    """WeChat's success is reported with and without a msgid; the simulator does either."""
+    sim = Simulator(SimulatorConfig(subscribe_send_msgid=True))
+    sim.register_app(APPID, SECRET)
+    sim.register_template(APPID, TEMPLATE, FIELDS)
+    sim.login(APPID, "alice")
+    sim.subscribe(APPID, "alice", TEMPLATE)
+    transport = httpx2.ASGITransport(app=sim.app)
+    async with httpx2.AsyncClient(transport=transport, base_url=sim.base_url) as http:
+        sent = await _send(http, await token_of(http), _body(sim.openid(APPID, "alice")))
+    assert list(sent) == ["errcode", "errmsg", "msgid"]
+    assert sent["msgid"] == sim.delivered_messages("alice")[0]["msgid"]
 
 
 async def test_a_reject_allows_nothing_and_accepts_add_up(

@@ -73,6 +73,13 @@ class SimulatorConfig:
     identity_salt: str = "wxlogin-simulator"
     """Mixed into openid/unionid derivation. Same salt and user name, same ids, every run."""
 
+    subscribe_send_msgid: bool = False
+    """Whether a successful subscribe/send answers a ``msgid`` after ``errcode`` and ``errmsg``.
+
+    Uncertain: older answers posted by developers carry one, recent ones say WeChat answers
+    only ``{"errcode":0,"errmsg":"ok"}`` (the msgid comes later, in the sent event).
+    """
+
     # ---------------------------------------------------------------- WeChat Pay
 
     pay_clock_skew: float = wxpay.MAX_CLOCK_SKEW

@@ -8,7 +8,9 @@ WeChat's rules, as ``POST /cgi-bin/message/subscribe/send`` applies them:
   this app (40003); ``template_id`` — a template of this app (40037); every keyword of the
   template present, each value fitting its kind (47003, the errmsg naming the keyword); then
   an accept left (43101). Only a send that passes everything spends the accept and is
-  delivered: a refused send never spends one.
+  delivered: a refused send never spends one;
+* a success answers ``{"errcode":0,"errmsg":"ok"}`` (a ``msgid`` too with
+  ``SimulatorConfig.subscribe_send_msgid``: WeChat's answers here are reported both ways).
 
 Values are checked here with code of this module's own. The facts it reads (kinds, lengths)
 are ``wxlogin.wechat.protocol``'s, shared with the client; the client's checks
@@ -342,9 +344,10 @@ class SubscriptionBook:
         )
         inbox = self._delivered.setdefault(member.person.name, deque(maxlen=_KEEP_DELIVERED))
         inbox.append(delivered)
-        return json_answer(
-            wx.SUBSCRIBE_SEND, {"errcode": 0, "errmsg": "ok", "msgid": delivered.msgid}
-        )
+        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
+        if self._world.config.subscribe_send_msgid:
+            answer["msgid"] = delivered.msgid
+        return json_answer(wx.SUBSCRIBE_SEND, answer)
 
     def _member(self, app: App, touser: object) -> Member:
         member = None
