@@ -291,6 +291,21 @@ class PayConfig(BaseModel):
             )
         return self
 
+    def merchant_files(self) -> dict[str, Any]:
+        """The keyword arguments of ``wxlogin.pay.Merchant.from_files`` and
+        ``check_merchant_files`` (the APIv3 key unwrapped: hand it on, never print it)."""
+        return {
+            "mchid": self.mchid,
+            "merchant_serial": self.merchant_serial,
+            "private_key_file": self.private_key_file,
+            "apiv3_key": self.apiv3_key.get_secret_value(),
+            "public_key_file": self.public_key_file,
+            "public_key_id": self.public_key_id,
+            "platform_certificate_file": self.platform_certificate_file,
+            "platform_certificate_serial": self.platform_certificate_serial,
+            "merchant_certificate_file": self.merchant_certificate_file,
+        }
+
 
 def _pay_problems(where: str, pay: PayConfig, *, dev: bool) -> list[str]:
     """The APIv3 key's problems: a placeholder outside dev mode, a length that cannot work."""

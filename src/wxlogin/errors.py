@@ -78,6 +78,8 @@ them; nothing else in the package knows about HTTP.
         ├── NotFound ············· not_found (404)
         ├── NoSessionKey ········· session_key_missing (409)
         ├── UnsupportedImage ····· unsupported_image (415)
+        ├── OrderNotPayable ······ order_not_payable (409): paid, closed or expired
+        ├── RefundTooLarge ······· refund_too_large (409): more than is left of the order
         ├── UnknownTemplate ······ unknown_template (400)
         ├── ServiceTokenRejected ·· invalid_service_token (401)
         ├── Throttled ············ rate_limited (429, retryable)
@@ -124,6 +126,7 @@ __all__ = [
     "OpenAccountMissing",
     "OrderAlreadyPaid",
     "OrderClosed",
+    "OrderNotPayable",
     "OutTradeNoUsed",
     "PayApiError",
     "PayDecryptionFailed",
@@ -143,6 +146,7 @@ __all__ = [
     "RateLimited",
     "RefreshReused",
     "RefundNotEnough",
+    "RefundTooLarge",
     "RiskControl",
     "ServiceError",
     "ServiceTokenRejected",
@@ -978,6 +982,27 @@ class UnsupportedImage(ServiceError):
     code = "unsupported_image"
     http_status = 415
     default_message = "the file is not a JPEG, PNG or WebP image"
+
+
+class OrderNotPayable(ServiceError):
+    """The order can no longer be paid: it is paid already, closed, or past its expiry."""
+
+    code = "order_not_payable"
+    http_status = 409
+    default_message = "the order cannot be paid: it is paid, closed or expired"
+
+
+class RefundTooLarge(ServiceError):
+    """A refund of more than is left of the order (or of an order that is not paid).
+
+    Checked here, before WeChat Pay is asked: the amount is reserved in the same database
+    statement that checks it fits, so refunds at once can never add up to more than was paid.
+    WeChat Pay's own refusal of the same thing is ``RefundNotEnough``.
+    """
+
+    code = "refund_too_large"
+    http_status = 409
+    default_message = "less than that is left to refund of this order"
 
 
 class UnknownTemplate(ServiceError):

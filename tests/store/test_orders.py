@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.store.conftest import APP_A, APP_B, Login
-from wxlogin.errors import NotFound, RefundNotEnough
+from wxlogin.errors import NotFound, RefundTooLarge
 from wxlogin.store import Store
 from wxlogin.store.records import NewOrder, Order, OrderState, PayEventOutcome, RefundState, new_id
 from wxlogin.store.tables import pay_events
@@ -114,7 +114,7 @@ async def test_refunds_add_up_to_the_order_and_never_past_it(
         700,
     )
     assert refund.state is RefundState.PROCESSING
-    with pytest.raises(RefundNotEnough):
+    with pytest.raises(RefundTooLarge):
         await store.orders.start_refund(
             order.id, out_refund_no="r-" + new_id(8), amount=701, reason=None, now=utc_now
         )
@@ -129,7 +129,7 @@ async def test_refunds_add_up_to_the_order_and_never_past_it(
         return_exceptions=True,
     )
     assert sum(isinstance(a, tuple) for a in attempts) == 7
-    assert sum(isinstance(a, RefundNotEnough) for a in attempts) == 2
+    assert sum(isinstance(a, RefundTooLarge) for a in attempts) == 2
     final = await store.orders.get(order.id)
     assert final is not None
     assert (final.state, final.refunded_amount, final.refundable) == (OrderState.REFUNDED, 1000, 0)
@@ -141,7 +141,7 @@ async def test_a_refund_of_an_unpaid_or_unknown_order_is_refused(
 ) -> None:
     alice = (await login(APP_A, "alice")).user
     order = await new_order(store, alice.id, utc_now)
-    with pytest.raises(RefundNotEnough):
+    with pytest.raises(RefundTooLarge):
         await store.orders.start_refund(
             order.id, out_refund_no="r-x", amount=1, reason=None, now=utc_now
         )

@@ -17,6 +17,7 @@ from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
 from wxlogin.api.openapi import build_openapi
+from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import MethodTable, build_table
 from wxlogin.api.server import DEFAULT_MAX_BODY_BYTES, Face, Receive, Scope, Send, send_error
@@ -65,19 +66,22 @@ class WxLoginApp:
             *AUTH_ROUTES,
             *avatar_routes(settings.avatar_max_bytes),
             *MESSAGE_ROUTES,
+            *PAY_ROUTES,
             *META_ROUTES,
         )
         self.face = Face(build_table(routes), max_body_bytes=max_body_bytes)
-        # Exact paths are one dict lookup; the few paths ending in a {parameter} are tried,
-        # by prefix, only when that misses.
+        # Exact paths are one dict lookup; the few paths with a {parameter} segment are
+        # tried, by prefix and suffix, only when that misses.
         self._exact: dict[str, MethodTable] = {}
-        self._templated: list[tuple[str, str, MethodTable]] = []
+        self._templated: list[tuple[str, str, str, MethodTable]] = []
         for methods in self.face.table.values():
             route = next(iter(methods.values()))
             if route.path_param is None:
                 self._exact[route.path] = methods
             else:
-                self._templated.append((route.path_prefix, route.path_param, methods))
+                self._templated.append(
+                    (route.path_prefix, route.path_suffix, route.path_param, methods)
+                )
         self.openapi = build_openapi(
             routes, title="wxlogin", version=__version__, description=API_DESCRIPTION
         )
@@ -109,9 +113,9 @@ class WxLoginApp:
 
     async def _templated_or_page(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        for prefix, param, methods in self._templated:
-            if path.startswith(prefix):
-                value = path[len(prefix) :]
+        for prefix, suffix, param, methods in self._templated:
+            if path.startswith(prefix) and path.endswith(suffix):
+                value = path[len(prefix) : len(path) - len(suffix)]
                 # One segment, as Starlette's {param} matches: never a slash, never empty.
                 if value and "/" not in value:
                     scope["path_params"] = {param: value}

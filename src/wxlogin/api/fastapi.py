@@ -36,6 +36,7 @@ from wxlogin.api.errors import (
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
 from wxlogin.api.openapi import BEARER_SCHEME, SERVICE_SCHEME, build_openapi
+from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import (
     NOT_READY,
@@ -182,11 +183,12 @@ def setup(
         *AUTH_ROUTES,
         *avatar_routes(settings.avatar_max_bytes),
         *MESSAGE_ROUTES,
+        *PAY_ROUTES,
         *(META_ROUTES if include_meta else ()),
     )
     face = Face(build_table(routes))
     for path, methods in face.table.items():
-        # A path ending in {name} is matched by Starlette, which puts the value in
+        # A path with a {name} segment is matched by Starlette, which puts the value in
         # scope["path_params"], where the Face hands it to the handler.
         app.router.routes.append(StarletteRoute(path, _Endpoint(face, methods)))
     app.add_exception_handler(WxLoginError, _domain_error)

@@ -6,14 +6,15 @@ Handlers take one ``Context`` and know nothing of ASGI or of any framework.
 
 Most routes take and give JSON. Two ways out of that, both declared on the route so that the
 faces and OpenAPI see them: ``stream`` reads a body that is not JSON as it arrives (a file
-upload), and a ``BinaryContent`` response sends bytes of a media type (an avatar image). A
-path may end in one ``{parameter}`` segment, handed to the handler in ``ctx.path_params``.
+upload), and a ``BinaryContent`` response sends bytes of a media type (an avatar image). One
+whole segment of a path may be a ``{parameter}``, handed to the handler in
+``ctx.path_params``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
@@ -48,9 +49,9 @@ NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 class Context(Generic[BodyT]):
     """What a handler gets: the service, the decoded body, the caller, the client's address,
-    and the value of the path's ``{parameter}`` when it has one."""
+    the value of the path's ``{parameter}`` when it has one, and the request's headers."""
 
-    __slots__ = ("_claims", "_service", "body", "client_ip", "path_params")
+    __slots__ = ("_claims", "_service", "body", "client_ip", "headers", "path_params")
 
     def __init__(
         self,
@@ -59,12 +60,16 @@ class Context(Generic[BodyT]):
         claims: AccessClaims | None,
         client_ip: str,
         path_params: Mapping[str, str] = NO_PARAMS,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         self._service = service
         self.body = body
         self._claims = claims
         self.client_ip = client_ip
         self.path_params = path_params
+        # The request's headers as the server gave them (lower-case names, raw values): for
+        # the rare handler that must verify them, such as WeChat Pay's signed callbacks.
+        self.headers = headers
 
     @property
     def service(self) -> LoginService:
@@ -145,6 +150,7 @@ class Route(Generic[BodyT]):
     description: str = field(init=False, repr=False)
     path_param: str | None = field(init=False, repr=False)
     path_prefix: str = field(init=False, repr=False)
+    path_suffix: str = field(init=False, repr=False)
     binary: bool = field(init=False, repr=False)
     guarded: bool = field(init=False, repr=False)  # auth or service_credential
 
@@ -155,11 +161,17 @@ class Route(Generic[BodyT]):
         object.__setattr__(self, "decoder", decoder)
         object.__setattr__(self, "description", inspect.getdoc(self.handler) or "")
         prefix, brace, rest = self.path.partition("{")
-        param = rest.removesuffix("}") if brace else None
-        if param is not None and not (prefix.endswith("/") and param.isidentifier()):
-            raise ValueError(f"{self.path}: only a last segment like {{name}} is a parameter")
+        param, _, suffix = rest.partition("}") if brace else (None, "", "")
+        if param is not None and not (
+            prefix.endswith("/")
+            and param.isidentifier()
+            and (suffix == "" or suffix.startswith("/"))
+            and "{" not in suffix
+        ):
+            raise ValueError(f"{self.path}: one whole segment like {{name}} may be a parameter")
         object.__setattr__(self, "path_param", param)
         object.__setattr__(self, "path_prefix", prefix if brace else self.path)
+        object.__setattr__(self, "path_suffix", suffix)
         object.__setattr__(self, "binary", isinstance(self.response, BinaryContent))
         if self.auth and self.service_credential:
             raise ValueError(f"{self.path}: a user's token or a service token, not both")

@@ -150,7 +150,9 @@ class Face:
         ip = client[0] if client else "unknown"
         # Both faces put a templated path's value there: Starlette's router, and the lean app.
         params = scope.get("path_params", NO_PARAMS) if route.path_param else NO_PARAMS
-        return await route.handler(Context(self.service, body, claims, ip, params))
+        return await route.handler(
+            Context(self.service, body, claims, ip, params, scope["headers"])
+        )
 
     async def _read_body(self, receive: Receive, content_length: bytes | None, limit: int) -> bytes:
         if content_length is not None:  # inline, not _check_declared_length: the hot path

@@ -36,18 +36,7 @@ def check_pay(index: int, app: AppConfig, pay: PayConfig) -> tuple[list[str], li
     from wxlogin.pay import check_merchant_files
 
     label = f"apps[{index}].pay ({app.appid})"
-    check = check_merchant_files(
-        mchid=pay.mchid,
-        merchant_serial=pay.merchant_serial,
-        private_key_file=pay.private_key_file,
-        apiv3_key=pay.apiv3_key.get_secret_value(),
-        public_key_file=pay.public_key_file,
-        public_key_id=pay.public_key_id,
-        platform_certificate_file=pay.platform_certificate_file,
-        platform_certificate_serial=pay.platform_certificate_serial,
-        merchant_certificate_file=pay.merchant_certificate_file,
-        label=label,
-    )
+    check = check_merchant_files(**pay.merchant_files(), label=label)
     summary = ""
     if check.merchant is not None:
         trusted = ", ".join(sorted(check.merchant.wechatpay_keys))

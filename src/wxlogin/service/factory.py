@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import cast
 
 from wxlogin.cache.base import Cache
 from wxlogin.cache.memory import MemoryCache
 from wxlogin.cache.redis import RedisCache
 from wxlogin.config import Settings
-from wxlogin.errors import ConfigurationError
+from wxlogin.errors import ConfigurationError, InvalidRequest
+from wxlogin.pay import Merchant, PayTransport, WeChatPayClient
+from wxlogin.pay import protocol as wxpay
+from wxlogin.pay.requests import checked_notify_url
 from wxlogin.service.avatars import AVATAR_PATH, AvatarService, LocalAvatarStore
 from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.login import LoginService, ServicePolicy
 from wxlogin.service.messages import MessageService, templates_from_settings
+from wxlogin.service.pay import NOTIFY_PATH, PayService
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -45,6 +50,8 @@ async def build_service(
     sealer = SessionKeySealer(secret)
     successors = RefreshSuccessors(secret)
     templates = templates_from_settings(settings.message_templates)
+    merchants = _merchants(settings)
+    notify_url = _notify_url(settings) if merchants else ""
     credentials = ServiceCredentials(t.get_secret_value() for t in settings.service_tokens)
     # ...then the connections, closed again if start-up fails half-way.
     owns_store, owns_cache = store is None, cache is None
@@ -107,4 +114,55 @@ async def build_service(
         successors=successors,
         messages=MessageService(store, wechat, templates, clock=clock),
         service_credentials=credentials,
+        pay=_pay_service(settings, store, merchants, notify_url, wechat_transport, clock)
+        if merchants
+        else None,
     )
+
+
+def _merchants(settings: Settings) -> dict[str, Merchant]:
+    """The WeChat Pay merchant of each app that takes payments, its key files read now (a
+    missing or mismatched file stops start-up with one line per problem)."""
+    merchants: dict[str, Merchant] = {}
+    for app in settings.apps:
+        pay = app.pay
+        if pay is None:
+            continue
+        merchants[app.appid] = Merchant.from_files(
+            **pay.merchant_files(), label=f"apps[{app.appid}].pay"
+        )
+    return merchants
+
+
+def _notify_url(settings: Settings) -> str:
+    notify_url = f"{settings.public_url}{NOTIFY_PATH}"
+    try:
+        return checked_notify_url(notify_url)
+    except InvalidRequest:
+        # Said at start-up, not at the first order: WeChat Pay calls back https URLs only.
+        raise ConfigurationError(
+            f"WeChat Pay calls back https addresses only, and {notify_url} is not one: set "
+            "WXLOGIN_PUBLIC_URL to the https address this server is reached at"
+        ) from None
+
+
+def _pay_service(
+    settings: Settings,
+    store: Store,
+    merchants: dict[str, Merchant],
+    notify_url: str,
+    transport: Transport | None,
+    clock: Callable[[], float],
+) -> PayService:
+    clients = {
+        appid: WeChatPayClient(
+            merchant,
+            base_url=settings.pay_base_url or wxpay.DEFAULT_BASE_URL,
+            timeout=settings.pay_timeout,
+            # The simulator answers both APIs, and both transports we ship speak both.
+            transport=cast("PayTransport | None", transport),
+            clock=clock,
+        )
+        for appid, merchant in merchants.items()
+    }
+    return PayService(store, clients, notify_url=notify_url, clock=clock)

@@ -38,6 +38,7 @@ from wxlogin.service.avatars import AvatarService
 from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.events import ServiceListener
 from wxlogin.service.messages import MessageService
+from wxlogin.service.pay import PayService
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
@@ -110,6 +111,7 @@ class LoginService:
         successors: RefreshSuccessors,
         messages: MessageService | None = None,
         service_credentials: ServiceCredentials | None = None,
+        pay: PayService | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -131,6 +133,8 @@ class LoginService:
         self.messages = messages
         # What server-to-server routes check (service/credentials.py); none: all refused.
         self.service_credentials = service_credentials or ServiceCredentials(())
+        # WeChat Pay (service/pay.py): orders, their parameters, callbacks; None: no merchant.
+        self.pay = pay
         # Told what each use-case did (service/events.py); only `wxlogin dev` sets it, for
         # /demo. None costs a use-case one attribute check.
         self.listener: ServiceListener | None = None
@@ -398,10 +402,13 @@ class LoginService:
         return self._keys.jwks()
 
     def start(self) -> None:
-        """Start background work: the revocation feed (Redis) or poller (no Redis)."""
+        """Start background work: the revocation feed (Redis) or poller (no Redis), and the
+        closing of expired unpaid orders."""
         self._revocations.start()
         if self.revocation_sync is not None:
             self.revocation_sync.start()
+        if self.pay is not None:
+            self.pay.start()
 
     async def ready(self) -> bool:
         return await self.store.ping() and await self._cache.ping()
@@ -410,6 +417,8 @@ class LoginService:
         await self._revocations.stop()
         if self.revocation_sync is not None:
             await self.revocation_sync.stop()
+        if self.pay is not None:
+            await self.pay.aclose()
         for client in self._wechat.values():
             await client.aclose()
         await self.store.aclose()

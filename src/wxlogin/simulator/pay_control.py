@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from wxlogin.pay.protocol import TradeState
@@ -62,6 +63,33 @@ class MerchantKit:
     wechatpay_serial: str
     wechatpay_public_key: str
     platform_certificate: str | None
+
+    def write_files(self, directory: Path) -> dict[str, Any]:
+        """Write the keys where a merchant keeps them (the private key readable by its owner
+        only) and return the ``pay`` table of an app's settings that points at them."""
+        directory.mkdir(parents=True, exist_ok=True)
+        private = directory / f"{self.mchid}_apiclient_key.pem"
+        private.touch(mode=0o600)
+        private.chmod(0o600)
+        private.write_text(self.merchant_private_key)
+        table: dict[str, Any] = {
+            "mchid": self.mchid,
+            "merchant_serial": self.merchant_serial,
+            "private_key_file": str(private),
+            "apiv3_key": self.apiv3_key,
+        }
+        if self.platform_certificate is None:
+            public = directory / f"{self.mchid}_pub_key.pem"
+            public.write_text(self.wechatpay_public_key)
+            table |= {"public_key_file": str(public), "public_key_id": self.wechatpay_serial}
+        else:
+            certificate = directory / f"{self.mchid}_wechatpay_cert.pem"
+            certificate.write_text(self.platform_certificate)
+            table |= {
+                "platform_certificate_file": str(certificate),
+                "platform_certificate_serial": self.wechatpay_serial,
+            }
+        return table
 
 
 class PayResult(TypedDict):

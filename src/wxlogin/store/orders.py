@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from wxlogin.errors import NotFound, RefundNotEnough
+from wxlogin.errors import NotFound, RefundTooLarge
 from wxlogin.store.records import (
     NewOrder,
     Order,
@@ -167,14 +167,14 @@ async def start_refund(
 ) -> tuple[Order, Refund]:
     """Reserve ``amount`` of the order and record the refund as processing.
 
-    ``RefundNotEnough`` when the order is not paid or less than ``amount`` is left of it;
+    ``RefundTooLarge`` when the order is not paid or less than ``amount`` is left of it;
     ``NotFound`` when there is no such order.
     """
     row = await tx.one(tx.sql.reserve_refund, amount, amount, now, order_id, amount)
     if row is None:
         if await tx.one(tx.sql.order_by_id, order_id) is None:
             raise NotFound("no such order")
-        raise RefundNotEnough("the order is not paid, or less than that is left to refund")
+        raise RefundTooLarge()
     refund = await tx.one(
         tx.sql.insert_refund, refund_id, order_id, out_refund_no, amount, reason, now, now
     )
