@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +45,18 @@ def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without any ``WXLOGIN_*`` setting, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXLOGIN_")}
     return env | settings
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process, then wait for all (20 s each, then kill): a clean shutdown first,
+    so that their logs and databases are whole when the test reads them."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def free_port() -> int:

@@ -53,6 +53,7 @@ them; nothing else in the package knows about HTTP.
     │   │   ├── PaySignatureMissing ·· signature headers missing or malformed
     │   │   ├── UnknownPaySerial ····· signed by a key this merchant does not hold
     │   │   ├── StalePayTimestamp ···· more than 5 minutes off (a replay, or a skewed clock)
+    │   │   ├── ReplayedPayCallback ·· the very same signed callback, seen already
     │   │   ├── BadPaySignature ······ does not verify (forged or altered)
     │   │   │   └── PaySignatureProbe ·· a WECHATPAY/SIGNTEST/ probe
     │   │   └── PayDecryptionFailed ·· wrong APIv3 key, or altered  pay_decryption_failed (400)
@@ -147,6 +148,7 @@ __all__ = [
     "RefreshReused",
     "RefundNotEnough",
     "RefundTooLarge",
+    "ReplayedPayCallback",
     "RiskControl",
     "ServiceError",
     "ServiceTokenRejected",
@@ -785,6 +787,13 @@ class UnknownPaySerial(PayVerificationError):
 
 class StalePayTimestamp(PayVerificationError):
     default_message = "the WeChat Pay timestamp is more than 5 minutes off (replayed or stale)"
+
+
+class ReplayedPayCallback(PayVerificationError):
+    """A callback whose exact signature was accepted before: WeChat Pay signs every delivery
+    afresh (a retry has a new nonce and timestamp), so the same signature twice is a copy."""
+
+    default_message = "this signed WeChat Pay callback was received before (a replay)"
 
 
 class BadPaySignature(PayVerificationError):

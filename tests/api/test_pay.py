@@ -439,3 +439,19 @@ async def test_the_merchant_keys_never_leave(
     for text in seen:
         assert pay.kit.apiv3_key not in text
         assert not any(line in text for line in secret_lines)
+
+
+async def test_the_same_signed_callback_twice_is_a_replay(pay: PayHarness) -> None:
+    """WeChat Pay signs each delivery afresh: a copy of one is refused, even within the
+    five minutes the timestamp allows; WeChat Pay's own duplicates are taken (and ignored)."""
+    user_id, token = await _user(pay)
+    order = await pay.order(user_id)
+    assert (await _params(pay, order["id"], token)).status_code == 200
+    pay.capture()
+    pay.h.sim.pay_order(MCHID, order["out_trade_no"], duplicates=1)
+    await pay.deliver()
+    genuine, duplicate = pay.captured
+    assert await pay.replay(*genuine) == 204
+    assert await pay.replay(*genuine) == 401
+    assert await pay.replay(*duplicate) == 204  # its own signature: a duplicate, not a copy
+    assert (await _mine(pay, order["id"], token))["state"] == "paid"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -95,13 +94,7 @@ def _serve_two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[st
         wait_until(lambda: httpx2.get(f"{api}/readyz").status_code == 200, "wxlogin serve")
         yield sim, api
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        support.stop(procs)
 
 
 def login(sim: str, api: str, user: str) -> dict[str, object]:

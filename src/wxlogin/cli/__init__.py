@@ -11,10 +11,21 @@ import argparse
 from collections.abc import Sequence
 
 from wxlogin import __version__
-from wxlogin.cli import admin, db, decrypt, dev, doctor, keys, messages, serve, simulate
+from wxlogin.cli import (
+    admin,
+    db,
+    decrypt,
+    dev,
+    doctor,
+    keys,
+    messages,
+    orders,
+    serve,
+    simulate,
+)
 
 # Sub-command modules, in the order ``wxlogin --help`` lists them.
-_COMMANDS = (dev, serve, simulate, decrypt, admin, messages, db, keys, doctor)
+_COMMANDS = (dev, serve, simulate, decrypt, admin, messages, orders, db, keys, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

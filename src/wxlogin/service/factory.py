@@ -114,7 +114,7 @@ async def build_service(
         successors=successors,
         messages=MessageService(store, wechat, templates, clock=clock),
         service_credentials=credentials,
-        pay=_pay_service(settings, store, merchants, notify_url, wechat_transport, clock)
+        pay=_pay_service(settings, store, cache, merchants, notify_url, wechat_transport, clock)
         if merchants
         else None,
     )
@@ -149,6 +149,7 @@ def _notify_url(settings: Settings) -> str:
 def _pay_service(
     settings: Settings,
     store: Store,
+    cache: Cache,
     merchants: dict[str, Merchant],
     notify_url: str,
     transport: Transport | None,
@@ -165,4 +166,4 @@ def _pay_service(
         )
         for appid, merchant in merchants.items()
     }
-    return PayService(store, clients, notify_url=notify_url, clock=clock)
+    return PayService(store, clients, cache=cache, notify_url=notify_url, clock=clock)

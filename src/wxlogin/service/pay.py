@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from wxlogin.cache.base import Cache
 from wxlogin.errors import (
     InvalidRequest,
     NotFound,
@@ -29,12 +31,14 @@ from wxlogin.errors import (
     PayApiError,
     PayError,
     RefundTooLarge,
+    ReplayedPayCallback,
     UnknownApp,
     UnknownPaySerial,
     UpstreamError,
     WxLoginError,
 )
 from wxlogin.pay import PayEvent, PaymentParams, RefundEvent, Transaction, WeChatPayClient
+from wxlogin.pay import protocol as wxpay
 from wxlogin.pay.protocol import RefundStatus, TradeState
 from wxlogin.store.records import (
     NewOrder,
@@ -59,6 +63,10 @@ MAX_ATTACH: Final = 128
 MAX_AMOUNT: Final = 100_000_000_00  # fen: a hundred million yuan, far above any real order
 # A prepay_id lives 2 h; ask for a new one a little before, never hand out a dying one.
 _PREPAY_LIFE: Final = timedelta(hours=2) - timedelta(minutes=5)
+_SIGNATURE: Final = wxpay.HEADER_SIGNATURE.lower().encode()
+_SEEN: Final = "pay-seen:"
+# A copy is refused as stale after MAX_CLOCK_SKEW either way; until then, by its signature.
+_REPLAY_WINDOW: Final = 2 * wxpay.MAX_CLOCK_SKEW + 60
 _ORDER_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _REFUND_STATES: Final = {
     RefundStatus.PROCESSING: RefundState.PROCESSING,
@@ -74,6 +82,7 @@ class PayService:
         store: Store,
         clients: Mapping[str, WeChatPayClient],
         *,
+        cache: Cache,
         notify_url: str,
         order_ttl: float = 1800.0,
         requery_within: float = 1800.0,
@@ -82,6 +91,7 @@ class PayService:
     ) -> None:
         self._store = store
         self._clients = dict(clients)  # appid -> the client of that app's merchant
+        self._cache = cache  # the signatures of callbacks accepted lately (replays refused)
         self._notify_url = notify_url
         self._order_ttl = timedelta(seconds=order_ttl)
         self._requery_within = timedelta(seconds=requery_within)
@@ -313,6 +323,7 @@ class PayService:
         """
         headers = list(headers)
         event = self._verified(headers, raw_body)
+        await self._first_time(headers)
         if isinstance(event, RefundEvent):
             reference = event.refund.out_refund_no
             outcome = await self._refund_event(event)
@@ -340,6 +351,19 @@ class PayService:
             except UnknownPaySerial as exc:
                 refusal = exc
         raise refusal or UnknownPaySerial("no merchant here holds the key that signed this")
+
+    async def _first_time(self, headers: list[tuple[str | bytes, str | bytes]]) -> None:
+        """Refuse the very same signed callback a second time. WeChat Pay signs each delivery
+        afresh, duplicates included; a signature seen before is someone's copy. Claimed only
+        once verified (junk cannot fill the cache), kept for as long as the timestamp check
+        would let it through."""
+        signature = next(
+            (_bytes(value) for name, value in headers if _bytes(name).lower() == _SIGNATURE),
+            b"",
+        )
+        key = _SEEN + hashlib.sha256(signature).hexdigest()[:32]
+        if not await self._cache.set_if_absent(key, b"1", ttl=_REPLAY_WINDOW):
+            raise ReplayedPayCallback()
 
     async def _payment(self, transaction: Transaction) -> PayEventOutcome:
         order = await self._store.orders.by_out_trade_no(transaction.out_trade_no)
@@ -445,6 +469,10 @@ class PayService:
             self._expiry = None
         for client in {id(c): c for c in self._clients.values()}.values():
             await client.aclose()
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1", "replace")
 
 
 def _is_order_id(value: object) -> bool:
