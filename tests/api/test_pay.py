@@ -16,7 +16,7 @@ import pytest
 
 from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer
 from wxlogin import paycrypto
-from wxlogin.errors import ConfigurationError, OrderNotPayable, RefundTooLarge
+from wxlogin.errors import ConfigurationError, OrderNotPayable, RefundTooLarge, WxLoginError
 from wxlogin.simulator import MerchantKit, Simulator
 from wxlogin.simulator.pay_callbacks import asgi_post
 from wxlogin.simulator.pay_wire import signature_headers
@@ -420,15 +420,27 @@ async def test_a_merchant_needs_an_https_public_url(
 async def test_the_merchant_keys_never_leave(
     pay: PayHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """No APIv3 key, merchant private key or AppSecret in any response, log line, repr or
+    error of the pay flow — its failures included."""
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     order, token = await _paid(pay)
     service = pay.h.service.pay
     assert service is not None
     await service.refund(order["id"], amount=1)
-    seen.append(repr(service))
+    for failing in (
+        service.refund(order["id"], amount=10**9),
+        service.close(order["id"]),
+        service.refund("nope"),
+    ):
+        with pytest.raises(WxLoginError) as raised:
+            await failing
+        seen += [str(raised.value), repr(raised.value), str(raised.value.detail)]
+    seen += [repr(service), repr(pay.kit), repr(pay.h.settings)]
     for path in (f"/me/orders/{order['id']}", "/me/orders"):
         seen.append((await pay.h.http.get(path, headers=bearer(token))).text)
+    seen.append((await _params(pay, order["id"], token)).text)  # 409
+    seen.append((await pay.h.http.post("/pay/notify", content=b"{}")).text)  # 401
     seen.append(json.dumps(pay.h.sim.state()))
     seen.append(caplog.text)
     secret_lines = [
@@ -438,6 +450,7 @@ async def test_the_merchant_keys_never_leave(
     ]
     for text in seen:
         assert pay.kit.apiv3_key not in text
+        assert SECRET not in text
         assert not any(line in text for line in secret_lines)
 
 
