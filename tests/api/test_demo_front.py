@@ -13,7 +13,7 @@ import pytest
 from tests.api.conftest import APPID, ISSUER, make_settings
 from tests.api.demo_support import SDK_DIR, Demo, running_demo
 from wxlogin.api import create_app
-from wxlogin.api.demo import SdkModule, SdkNotFound
+from wxlogin.api.demo import CATALOGUE, SdkModule, SdkNotFound
 from wxlogin.cache.base import Cache
 from wxlogin.simulator import Simulator
 
@@ -122,6 +122,8 @@ async def test_config_tells_the_page_what_it_needs_and_no_secret(demo: Demo) -> 
         "sdk": True,
         "sdk_hint": "",
         "notify_template": None,
+        "pay": False,  # no merchant here (tests/api/test_demo_pay.py has one)
+        "catalogue": [item.as_json() for item in CATALOGUE],
     }
 
 
@@ -138,6 +140,11 @@ async def test_only_the_phones_routes_of_the_simulator_are_forwarded(demo: Demo)
     # The person's own part of the state, read only: where the phone finds its messages.
     person = await demo.http.get("/__sim/users/alice")
     assert person.status_code == 200 and person.json()["messages"] == []
+    # The pay sheet's choice: the simulator's own answer (no such merchant), not a 404 route.
+    sheet = await demo.http.post(
+        "/__sim/pay", json={"mchid": "1", "out_trade_no": "wx0123456789", "outcome": "cancel"}
+    )
+    assert sheet.status_code == 404 and isinstance(sheet.json()["error"], str)
     # The rest of the control API stays on the simulator's own port.
     for path in ("/__sim/state", "/__sim/health"):
         assert (await demo.http.get(path)).status_code == 404, path

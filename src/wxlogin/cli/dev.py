@@ -1,7 +1,8 @@
 """``wxlogin dev``: the simulator and the service in one process, on embedded defaults.
 
 No WeChat account and no server to install: SQLite in ./.wxlogin, the in-memory cache, and
-the built-in WeChat simulator with one app registered on both sides. It prints a walkthrough
+the built-in WeChat simulator with one app — and one WeChat Pay merchant, its keys made at
+each start — registered on both sides. It prints a walkthrough
 that can be pasted into a shell as it is, and serves ``/demo`` (``wxlogin.api.demo``): a mini
 program played in the browser on the real SDK, beside a timeline of both sides — which only
 this command serves, never ``wxlogin serve``.
@@ -23,6 +24,11 @@ DEV_OPEN_ACCOUNT = "wxlogin-dev"
 # The subscribe-message template /demo's "notify me" asks for: declared on both sides, as a
 # real deployment declares it in wxlogin.toml and WeChat holds it for the mini program.
 DEV_NOTIFY_TEMPLATE = "wxlogin-dev-order-shipped"
+# The WeChat Pay merchant /demo's shop sells through: registered with the simulator at each
+# start with keys made then (the simulator forgets it at exit), its key files kept with the
+# rest of dev's data, and the dev app's `pay` table pointing at them.
+DEV_MCHID = "1230000109"
+DEV_MERCHANT_DIR = "dev-merchant"
 
 
 class QuietFeedPolls(logging.Filter):
@@ -129,17 +135,38 @@ def run(args: argparse.Namespace) -> int:
     )
     from wxlogin.cli._servers import serve_all
     from wxlogin.cli.simulate import RedactCredentials
+    from wxlogin.config import ensure_private_dir
     from wxlogin.errors import WxLoginError
     from wxlogin.simulator import Simulator
 
     appid, secret, open_account = args.app or (DEV_APPID, DEV_SECRET, DEV_OPEN_ACCOUNT)
     host = "127.0.0.1"
     api, sim_url = f"http://{host}:{args.port}", f"http://{host}:{args.sim_port}"
+    # Ports first: a second `wxlogin dev` on the same data directory must stop before it
+    # writes new merchant keys over the running one's.
+    for port, flag in ((args.port, "--port"), (args.sim_port, "--sim-port")):
+        busy = port_in_use(host, port, flag)
+        if busy is not None:
+            return fail("dev", str(busy))
+    simulator = Simulator()
+    simulator.register_app(appid=appid, secret=secret, open_account=open_account)
+    simulator.register_template(appid, DEV_NOTIFY_TEMPLATE, NOTIFY_FIELDS)
+    merchant_dir = args.data_dir.expanduser() / DEV_MERCHANT_DIR
+    try:
+        # The data directory first, so that it too is owner-only, as when wxlogin makes it.
+        ensure_private_dir(args.data_dir.expanduser())
+        ensure_private_dir(merchant_dir)
+        pay = simulator.new_merchant(DEV_MCHID).write_files(merchant_dir)
+    except OSError as exc:
+        return fail("dev", f"cannot write the dev merchant's keys in {merchant_dir} ({exc})")
     try:
         settings = load_settings(
             dev=True,
-            apps=[{"appid": appid, "secret": secret}],
+            apps=[{"appid": appid, "secret": secret, "pay": pay}],
             wechat_base_url=sim_url,
+            # WeChat Pay too is the simulator; its callbacks come back to `api` over plain
+            # http, which only a loopback address may use.
+            pay_base_url=sim_url,
             public_url=api,
             data_dir=args.data_dir,
             database_url=None,
@@ -148,16 +175,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except CliError as exc:
         return fail("dev", describe(exc))
-    for port, flag in ((args.port, "--port"), (args.sim_port, "--sim-port")):
-        busy = port_in_use(host, port, flag)
-        if busy is not None:
-            return fail("dev", str(busy))
     configure_logging(args.log_level)
     # Migrations announce themselves at INFO; in dev that is noise around the walkthrough.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    simulator = Simulator()
-    simulator.register_app(appid=appid, secret=secret, open_account=open_account)
-    simulator.register_template(appid, DEV_NOTIFY_TEMPLATE, NOTIFY_FIELDS)
     # /demo: its timeline hears from the simulator (the witness watches its traffic, on its own
     # port and through the routes the page reaches on the service's origin) and from the
     # service (its listener, attached once the service has started).
@@ -209,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
             f"  login service   {api}    (OpenAPI docs: {api}/docs)\n"
             f"  WeChat simulator {sim_url}  (control API: {sim_url}/__sim/state)\n"
             f"  mini program    {appid}\n"
+            f"  WeChat Pay      merchant {DEV_MCHID} (keys made at start, in {merchant_dir}/)\n"
             f"  in a browser    {demo}  (the mini program on the real SDK, and a timeline)\n\n"
             "Try it — paste this into another shell:\n\n"
             + walkthrough(api=api, sim=sim_url, appid=appid),

@@ -12,11 +12,15 @@ routes exist only in the dev process. Here, on the service's own origin:
   access token it is sent with, it sends the subscribe message ``notify_template`` ("your
   order has shipped") through ``service.messages``, as a host app would after one of its
   own protected actions;
-* ``POST /__sim/login``, ``POST /__sim/phone-code``, ``POST /__sim/subscriptions`` — handed to
-  the in-process simulator, so the page's stand-in for ``wx`` plays the phone (wx.login, the
-  phone button, the subscribe dialog) without a cross-origin call; and ``GET
-  /__sim/users/{user}``, the simulator's state of one person, where the phone reads the
-  messages delivered to it. Nothing else of the control API.
+* ``POST /demo/buy``, ``GET /demo/pay-sheet`` — the shop (``shop.DemoShop``): the host app's
+  backend creating an order at the catalogue's price, and what WeChat's pay sheet knows of
+  the order behind a prepay_id; ``POST /pay/notify`` (WeChat Pay's callbacks) still goes to
+  the service, watched by the shop for the timeline;
+* ``POST /__sim/login``, ``POST /__sim/phone-code``, ``POST /__sim/subscriptions``, ``POST
+  /__sim/pay`` — handed to the in-process simulator, so the page's stand-in for ``wx`` plays
+  the phone (wx.login, the phone button, the subscribe dialog, the pay sheet) without a
+  cross-origin call; and ``GET /__sim/users/{user}``, the simulator's state of one person,
+  where the phone reads the messages delivered to it. Nothing else of the control API.
 
 Everything else goes to the service app unchanged; so does the lifespan, on whose start-up
 the service's listener is pointed at the feed. The page loads nothing from anywhere but this
@@ -25,35 +29,40 @@ origin: its Content-Security-Policy says so.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
 from wxlogin.api.app import WxLoginApp
+from wxlogin.api.demo.asgi import (
+    COMMON_HEADERS,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    bearer,
+    json_headers,
+    respond,
+)
 from wxlogin.api.demo.feed import EventFeed
 from wxlogin.api.demo.narrator import service_narrator
 from wxlogin.api.demo.sdk import SdkModule
+from wxlogin.api.demo.shop import BUY_PATH, PAY_NOTIFY_PATH, PAY_SHEET_PATH, DemoShop
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.server import send_error
 from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
 
 __all__ = ["DEMO_PATH", "FEED_PATH", "NOTIFY_FIELDS", "NOTIFY_PATH", "DemoFront"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 DEMO_PATH: Final = "/demo"
 FEED_PATH: Final = "/demo/events"
 NOTIFY_PATH: Final = "/demo/notify"
 FORWARDED_TO_SIMULATOR: Final = frozenset(
-    {"/__sim/login", "/__sim/phone-code", "/__sim/subscriptions"}
+    {"/__sim/login", "/__sim/phone-code", "/__sim/subscriptions", "/__sim/pay"}
 )
 # The person's part of the simulator's state (GET only: PATCH would change them).
 _SIM_USER_PREFIX: Final = "/__sim/users/"
@@ -68,8 +77,6 @@ _STATIC_TYPES: Final = {
     ".html": b"text/html; charset=utf-8",
 }
 _JAVASCRIPT: Final = _STATIC_TYPES[".js"]
-_JSON: Final = b"application/json"
-_COMMON_HEADERS: Final = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-cache")]
 _MAX_SEQ: Final = 2**53
 
 
@@ -121,11 +128,12 @@ class DemoFront:
         self._sdk = sdk
         self._sdk_problem = sdk_problem
         self._notify_template = notify_template
+        self._shop = DemoShop(service_app, simulator=simulator, feed=feed)
         self._static = _static_files()
         self._page_headers = [
             (b"content-type", _STATIC_TYPES[".html"]),
             (b"content-security-policy", page_policy(public_url)),
-            *_COMMON_HEADERS,
+            *COMMON_HEADERS,
         ]
 
     def __repr__(self) -> str:
@@ -135,12 +143,17 @@ class DemoFront:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
-            if path == NOTIFY_PATH and scope["method"] == "POST":
+            method: str = scope["method"]
+            if path == NOTIFY_PATH and method == "POST":
                 await self._notify(scope, send)
+            elif path == BUY_PATH and method == "POST":
+                await self._shop.buy(scope, receive, send)
+            elif path == PAY_NOTIFY_PATH and method == "POST":
+                await self._shop.notify(scope, receive, send)
             elif path == DEMO_PATH or path.startswith(DEMO_PATH + "/"):
                 await self._demo(scope, send)
             elif path in FORWARDED_TO_SIMULATOR or (
-                path.startswith(_SIM_USER_PREFIX) and scope["method"] == "GET"
+                path.startswith(_SIM_USER_PREFIX) and method == "GET"
             ):
                 await self._simulator(scope, receive, send)
             else:
@@ -183,22 +196,25 @@ class DemoFront:
         try:
             if path in (DEMO_PATH, DEMO_PATH + "/"):
                 body = self._static["index.html"][1]
-                await _respond(send, 200, self._page_headers, body, head_only)
+                await respond(send, 200, self._page_headers, body, head_only)
             elif path == DEMO_PATH + "/config.json":
-                await _respond(send, 200, _json_headers(), self._config(), head_only)
+                await respond(send, 200, json_headers(), self._config(), head_only)
             elif path == FEED_PATH:
                 page = self._feed.page(_after(scope.get("query_string", b"")))
-                await _respond(send, 200, _json_headers(), msgspec.json.encode(page), head_only)
+                await respond(send, 200, json_headers(), msgspec.json.encode(page), head_only)
+            elif path == PAY_SHEET_PATH:
+                sheet = await self._shop.pay_sheet(scope.get("query_string", b""))
+                await respond(send, 200, json_headers(), sheet, head_only)
             elif path.startswith(_STATIC_PREFIX) and path[len(_STATIC_PREFIX) :] in self._static:
                 content_type, body = self._static[path[len(_STATIC_PREFIX) :]]
-                headers = [(b"content-type", content_type), *_COMMON_HEADERS]
-                await _respond(send, 200, headers, body, head_only)
+                headers = [(b"content-type", content_type), *COMMON_HEADERS]
+                await respond(send, 200, headers, body, head_only)
             elif path.startswith(_SDK_PREFIX) and self._sdk is not None:
                 module = self._sdk.read(path[len(_SDK_PREFIX) :])
                 if module is None:
                     raise RouteNotFound("no such SDK module")
-                headers = [(b"content-type", _JAVASCRIPT), *_COMMON_HEADERS]
-                await _respond(send, 200, headers, module, head_only)
+                headers = [(b"content-type", _JAVASCRIPT), *COMMON_HEADERS]
+                await respond(send, 200, headers, module, head_only)
             else:
                 raise RouteNotFound()
         except WxLoginError as exc:
@@ -213,6 +229,7 @@ class DemoFront:
                 "sdk": self._sdk is not None,
                 "sdk_hint": self._sdk_problem,
                 "notify_template": self._notify_template,
+                **self._shop.config(),
             }
         )
 
@@ -230,7 +247,7 @@ class DemoFront:
             service = self._service_app.service
             if service is None or service.messages is None or self._notify_template is None:
                 raise NotReady("subscribe messages are not set up in this demo")
-            claims = await service.authenticate(_bearer(scope) or "")
+            claims = await service.authenticate(bearer(scope) or "")
             sent = await service.messages.send_message(
                 claims.user_id,
                 self._notify_template,
@@ -248,15 +265,7 @@ class DemoFront:
         body = msgspec.json.encode(
             {"outcome": sent.outcome.value, "template_id": sent.template_id, "id": sent.id}
         )
-        await _respond(send, 200, _json_headers(), body, False)
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = bytes(value).partition(b" ")
-            return token.strip().decode("latin-1") if scheme.lower() == b"bearer" else None
-    return None
+        await respond(send, 200, json_headers(), body, False)
 
 
 def _after(query_string: bytes) -> int | None:
@@ -269,20 +278,3 @@ def _after(query_string: bytes) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > 16 or int(text) > _MAX_SEQ:
         raise InvalidRequest("after must be a whole number: the last event seen")
     return int(text)
-
-
-def _json_headers() -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", _JSON), *_COMMON_HEADERS]
-
-
-async def _respond(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head_only: bool
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", b"%d" % len(body))],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"" if head_only else body})

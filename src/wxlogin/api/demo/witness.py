@@ -1,8 +1,9 @@
 """``SimulatorWitness``: the WeChat side of ``/demo``'s timeline, read off the simulator's wire.
 
 It wraps the simulator's ASGI app in ``wxlogin dev`` and tells the feed what the phone asked
-of WeChat (``/__sim/login``, ``/__sim/phone-code``) and what WeChat answered wxlogin
-(jscode2session, getuserphonenumber, access tokens) — refusals and dropped connections
+of WeChat (``/__sim/login``, ``/__sim/phone-code``, the subscribe dialog, the pay sheet) and
+what WeChat answered wxlogin (jscode2session, getuserphonenumber, access tokens, subscribe
+messages; WeChat Pay's orders in ``pay_witness``) — refusals and dropped connections
 included, because those are what a developer wants to see. Watching the wire rather than
 adding hooks to the simulator keeps the simulator exactly the program ``wxlogin simulate``
 runs.
@@ -18,8 +19,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-import msgspec
-
+from wxlogin.api.demo import pay_witness
+from wxlogin.api.demo.asgi import CAPTURE_LIMIT as _CAPTURE_LIMIT
+from wxlogin.api.demo.asgi import json_object as _json_object
+from wxlogin.api.demo.asgi import text_of as _text
 from wxlogin.api.demo.feed import EventFeed, Side, code_prefix, masked_phone
 from wxlogin.wechat import protocol as wx
 
@@ -55,24 +58,6 @@ _SUCCESS_FIELD: Final = {
     wx.STABLE_TOKEN: "access_token",
     wx.SUBSCRIBE_SEND: "errmsg",  # {"errcode": 0, "errmsg": "ok", ...}
 }
-# Control bodies and WeChat answers are a few hundred bytes; anything longer is not read.
-_CAPTURE_LIMIT: Final = 16 * 1024
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    if not raw or len(raw) >= _CAPTURE_LIMIT:
-        return {}
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    # Printed on the page as text, never as markup; the cut keeps a hostile value short.
-    return value[:64] if isinstance(value, str) else ""
 
 
 class _Recorder:
@@ -126,7 +111,7 @@ class SimulatorWitness:
         return f"SimulatorWitness({self._app!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in _WATCHED:
+        if scope["type"] != "http" or not _watched(scope["path"]):
             await self._app(scope, receive, send)
             return
         request = bytearray()
@@ -147,6 +132,10 @@ class SimulatorWitness:
             _narrate(_Dated(self._feed, arrived), scope, bytes(request), recorder)
 
 
+def _watched(path: str) -> bool:
+    return path in _WATCHED or pay_witness.watches(path)
+
+
 def _narrate(feed: _Dated, scope: Scope, request: bytes, recorder: _Recorder) -> None:
     """One watched exchange, as a line of the timeline."""
     path: str = scope["path"]
@@ -156,6 +145,10 @@ def _narrate(feed: _Dated, scope: Scope, request: bytes, recorder: _Recorder) ->
         )
         return
     answer = _json_object(bytes(recorder.body))
+    if pay_witness.watches(path):
+        method: str = scope["method"]
+        pay_witness.narrate(feed, method, path, _json_object(request), recorder.status, answer)
+        return
     if path in (SIM_LOGIN, SIM_PHONE_CODE):
         _control(feed, path, _json_object(request), recorder.status, answer)
         return
