@@ -21,6 +21,8 @@ export interface PlatformApi {
   removeStorageSync(key: string): void;
   /** Needed only by `requestSubscribe`; absent on old base libraries and non-WeChat uni targets. */
   requestSubscribeMessage?(options: any): unknown;
+  /** Needed only by `pay`: wx.requestPayment, or uni.requestPayment (called with provider 'wxpay'). */
+  requestPayment?(options: any): unknown;
 }
 
 export interface AuthOptions {
@@ -40,6 +42,12 @@ export interface AuthOptions {
   refreshMargin?: number;
   /** ms for each HTTP call; default the platform's (60 s). */
   timeout?: number;
+  /**
+   * ms to wait before each new look at an order still unpaid right after requestPayment:ok
+   * (at most 10 waits of at most 30 s); default [500, 1000, 2000, 4000]: 7.5 s in all, then
+   * `pay` answers 'pending'.
+   */
+  payCheckDelays?: number[];
 }
 
 export interface Identity {
@@ -124,6 +132,60 @@ export type SubscribeResult = 'accept' | 'reject' | 'ban' | 'filter';
  */
 export type SubscribeResults = Record<string, SubscribeResult>;
 
+/** An order's state on the server. Refunds happen after a payment: those states were paid. */
+export type OrderState = 'created' | 'paid' | 'closed' | 'partially_refunded' | 'refunded';
+
+/** An order as GET /me/orders/{id} answers it. Amounts in fen (分), CNY. */
+export interface Order {
+  id: string;
+  appid: string;
+  /** The order's number at WeChat Pay. */
+  out_trade_no: string;
+  description: string;
+  amount: number;
+  currency: string;
+  state: OrderState;
+  refunded_amount: number;
+  /** RFC 3339 */
+  created_at: string;
+  expires_at: string;
+  paid_at: string | null;
+  closed_at: string | null;
+  /** WeChat Pay's number, once paid. */
+  transaction_id: string | null;
+  attach: string | null;
+}
+
+/** wx.requestPayment's parameters, signed by the server (POST /pay/orders/{id}/params). */
+export interface PaymentParams {
+  timeStamp: string;
+  nonceStr: string;
+  /** "prepay_id=…" */
+  package: string;
+  /** "RSA" (WeChat Pay API v3) */
+  signType: 'RSA' | 'MD5' | 'HMAC-SHA256';
+  paySign: string;
+}
+
+/**
+ * What came of `pay`, by the server's word after the sheet closed:
+ * - 'paid': the server says the order is paid (whatever the sheet said);
+ * - 'cancelled': the user closed the sheet ("requestPayment:fail cancel"), not paid;
+ * - 'failed': the sheet failed (`errMsg` says why), or the order closed, not paid;
+ * - 'pending': the sheet said ok but the order still reads unpaid after the checks: say
+ *   "confirming" and look again later (`GET /me/orders/{id}`).
+ */
+export type PayStatus = 'paid' | 'cancelled' | 'failed' | 'pending';
+export const PAY_STATUSES: readonly PayStatus[];
+
+export interface PayResult {
+  status: PayStatus;
+  /** The order as the server last told it; null when it could not be asked after the sheet. */
+  order: Order | null;
+  /** wx.requestPayment's errMsg: "requestPayment:ok", "requestPayment:fail cancel", ... */
+  errMsg: string;
+}
+
 /** At most this many template ids per `requestSubscribe` (WeChat's limit). */
 export const MAX_TEMPLATES_PER_REQUEST: 5;
 export const SUBSCRIBE_RESULTS: readonly SubscribeResult[];
@@ -153,6 +215,14 @@ export interface Auth {
    * other failures a `WxApiError` whose `errno` is WeChat's errCode.
    */
   requestSubscribe(tmplIds: string[]): Promise<SubscribeResults>;
+  /**
+   * Pay an order the host app's backend created for this user (the amount is the server's,
+   * never the mini program's): its signed parameters, WeChat's pay sheet, then the server's
+   * word on the order. Rejects only when the sheet could not open: a `ServerError` with code
+   * 'order_not_payable' (409: paid, closed or expired) or 'not_found' (404), a
+   * `NetworkError`, ... After the sheet it always resolves.
+   */
+  pay(orderId: string): Promise<PayResult>;
   /** Ends the session locally at once, then on the server. Idempotent; never rejects. */
   logout(): Promise<void>;
   /** Login, refresh, user and logout events; returns the unsubscribe function. */

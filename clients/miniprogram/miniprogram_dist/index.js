@@ -6,6 +6,7 @@
 
 const _auth = require('./auth.js');
 const _errors = require('./errors.js');
+const _pay = require('./pay.js');
 const _subscribe = require('./subscribe.js');
 
 exports.createAuth = _auth.createAuth;
@@ -17,5 +18,6 @@ exports.NotLoggedInError = _errors.NotLoggedInError;
 exports.ServerError = _errors.ServerError;
 exports.UserDeniedError = _errors.UserDeniedError;
 exports.WxApiError = _errors.WxApiError;
+exports.PAY_STATUSES = _pay.PAY_STATUSES;
 exports.MAX_TEMPLATES_PER_REQUEST = _subscribe.MAX_TEMPLATES_PER_REQUEST;
 exports.SUBSCRIBE_RESULTS = _subscribe.SUBSCRIBE_RESULTS;

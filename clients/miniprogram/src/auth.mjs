@@ -20,6 +20,7 @@ import {
   isObject,
   serverErrorOf,
 } from './errors.mjs';
+import { checkedDelays, checkedOrderId, payOrder, readOrder, readPaymentParams } from './pay.mjs';
 import { platformOf } from './platform.mjs';
 import { defaultStorageKey, lifetime, sessionStorage } from './session.mjs';
 import { singleFlight } from './single-flight.mjs';
@@ -39,6 +40,8 @@ import { checkedTemplateIds } from './subscribe.mjs';
  * @property {() => number} [now]    the clock, ms; default Date.now
  * @property {number} [refreshMargin]  seconds before expiry to refresh; default 60
  * @property {number} [timeout]      ms for each HTTP call; default the platform's (60 s)
+ * @property {number[]} [payCheckDelays]  ms to wait before each new look at an order still
+ *   unpaid after requestPayment:ok; default [500, 1000, 2000, 4000], then 'pending'
  *
  * @typedef {{type: 'login', user: User, newUser: boolean}
  *   | {type: 'refresh', user: User}
@@ -72,6 +75,7 @@ export function createAuth(options) {
   const refreshMarginMs =
     1000 * (typeof options.refreshMargin === 'number' ? options.refreshMargin : DEFAULT_REFRESH_MARGIN_S);
   const timeout = typeof options.timeout === 'number' ? options.timeout : undefined;
+  const payCheckDelays = checkedDelays(options.payCheckDelays);
 
   /** @type {Session | null} */
   let session = storage.load();
@@ -346,6 +350,19 @@ export function createAuth(options) {
   }
 
   /**
+   * One of our own JSON routes with the token: the 2xx answer's body, or the server's error.
+   *
+   * @param {string} path
+   * @param {string} method
+   */
+  async function jsonCall(path, method) {
+    const answer = await authorized((token) => call(path, method, undefined, token), true);
+    const body = parsedBody(answer.data);
+    if (!isSuccess(answer.statusCode)) throw serverErrorOf(answer.statusCode, body);
+    return { body, status: answer.statusCode };
+  }
+
+  /**
    * @param {{statusCode: number, data: any}} answer
    * @param {string} route
    */
@@ -535,6 +552,33 @@ export function createAuth(options) {
         return Promise.reject(error);
       }
       return platform.requestSubscribe(ids);
+    },
+
+    /**
+     * Pay an order the host app's backend created for this user: its signed parameters
+     * (POST /pay/orders/{id}/params), WeChat's pay sheet (wx.requestPayment), then the
+     * server's word on the order (GET /me/orders/{id}) — requestPayment:ok proves nothing.
+     * Resolves to {status: 'paid' | 'cancelled' | 'failed' | 'pending', order, errMsg}.
+     * Rejects only when the sheet could not open: a ServerError (409 order_not_payable when
+     * the order is paid, closed or expired; 404 not_found), a NetworkError, ...
+     *
+     * @param {string} orderId
+     */
+    async pay(orderId) {
+      const id = checkedOrderId(orderId);
+      return payOrder({
+        params: async () => {
+          const answer = await jsonCall('/pay/orders/' + id + '/params', 'POST');
+          return readPaymentParams(answer.body, answer.status);
+        },
+        requestPayment: platform.requestPayment,
+        order: async () => {
+          const answer = await jsonCall('/me/orders/' + id, 'GET');
+          return readOrder(answer.body, answer.status);
+        },
+        delays: payCheckDelays,
+        wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      });
     },
 
     /** End the session: locally at once, then on the server (best effort). Never rejects. */

@@ -13,4 +13,5 @@ export {
   UserDeniedError,
   WxApiError,
 } from './errors.mjs';
+export { PAY_STATUSES } from './pay.mjs';
 export { MAX_TEMPLATES_PER_REQUEST, SUBSCRIBE_RESULTS } from './subscribe.mjs';

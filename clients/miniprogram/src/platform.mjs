@@ -23,6 +23,9 @@ import { subscribeFailure, subscribeResults } from './subscribe.mjs';
  * @property {(key: string) => void} removeStorage
  * @property {(tmplIds: string[]) => Promise<Record<string, 'accept' | 'reject' | 'ban' | 'filter'>>} requestSubscribe
  *   wx.requestSubscribeMessage, called before this returns (the tap rule: see subscribe.mjs)
+ * @property {(params: import('./pay.mjs').PaymentParams) => Promise<import('./pay.mjs').SheetAnswer>} requestPayment
+ *   wx.requestPayment / uni.requestPayment({provider: 'wxpay'}): how the sheet ended, never a
+ *   rejection (pay.mjs decides what a failure means)
  */
 
 /**
@@ -118,7 +121,41 @@ export function platformOf(name, api) {
           fail: (/** @type {any} */ err) => reject(subscribeFailure(err)),
         });
       }),
+    requestPayment: (params) => requestPayment(name, host, params),
   };
+}
+
+/**
+ * @param {'wx' | 'uni'} name
+ * @param {any} host
+ * @param {import('./pay.mjs').PaymentParams} params
+ * @returns {Promise<import('./pay.mjs').SheetAnswer>}
+ */
+function requestPayment(name, host, params) {
+  return new Promise((resolve) => {
+    if (typeof host.requestPayment !== 'function') {
+      resolve({ ok: false, errMsg: 'requestPayment:fail not available on this platform' });
+      return;
+    }
+    /** @type {Record<string, any>} */
+    const options = {
+      timeStamp: params.timeStamp,
+      nonceStr: params.nonceStr,
+      package: params.package,
+      signType: params.signType,
+      paySign: params.paySign,
+      success: (/** @type {any} */ res) => resolve({ ok: true, errMsg: errMsgOf(res, 'requestPayment:ok') }),
+      fail: (/** @type {any} */ err) => resolve({ ok: false, errMsg: errMsgOf(err, 'requestPayment:fail') }),
+    };
+    // uni.requestPayment serves several payment providers; WeChat Pay's is 'wxpay'.
+    if (name === 'uni') options.provider = 'wxpay';
+    try {
+      host.requestPayment(options);
+    } catch (error) {
+      // A base library that throws on a parameter it dislikes: the sheet never opened.
+      resolve({ ok: false, errMsg: 'requestPayment:fail ' + String(error && /** @type {any} */ (error).message) });
+    }
+  });
 }
 
 /**

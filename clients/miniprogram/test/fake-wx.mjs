@@ -14,6 +14,12 @@
 //   (WeChat's rule: from a tap), answers each template with `subscribeChoices[id]` (default
 //   'accept'), and tells the simulator an accept or a reject (POST /__sim/subscriptions), as
 //   WeChat learns the user's choice; 'ban' and 'filter' are WeChat's own and reach nobody.
+// - requestPayment() plays WeChat's pay sheet: it checks the parameters' shapes, learns the
+//   order behind the package from WeChat Pay (the simulator's state, by prepay_id), and plays
+//   `payChoice` there (POST /__sim/pay): 'success' pays (WeChat Pay then sends its callback),
+//   'cancel' closes the sheet ("requestPayment:fail cancel"), 'fail' is a payment that fails;
+//   'ok-unpaid' answers ok with nothing paid — requestPayment:ok is no proof of payment.
+//   uni.requestPayment needs provider 'wxpay'.
 //
 // Every HTTP call is recorded in `calls` ({api, method, path, statusCode}) so tests count
 // what the SDK really sent. Fault switches play the phone's side only: `offline` makes
@@ -82,6 +88,10 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
     subscribeFailure: null,
     /** true while a tap handler runs (see tap()) */
     tapping: false,
+    /** @type {any[]} the options of each requestPayment call */
+    payCalls: [],
+    /** @type {'success' | 'cancel' | 'fail' | 'ok-unpaid'} what the user does at the pay sheet */
+    payChoice: 'success',
 
     /**
      * The user taps a button: `handler` runs as the page's tap handler. Only during its
@@ -129,6 +139,33 @@ export function createFakeWx({ simUrl, appid, user, platform = 'wx', storage = n
           answer[id] = choice;
         }
         return ok(answer);
+      });
+    },
+
+    /** @param {any} options */
+    requestPayment(options) {
+      fake.payCalls.push({ ...options });
+      settle(options, async () => {
+        if (platform === 'uni' && options.provider !== 'wxpay') return fail('requestPayment:fail provider must be wxpay');
+        const problem = paymentParamsProblem(options);
+        if (problem) return fail(`requestPayment:fail parameter error: ${problem}`);
+        // WeChat's client learns the order behind the package from WeChat Pay.
+        const prepayId = options.package.slice('prepay_id='.length);
+        const state = await (await fetch(`${simUrl}/__sim/state`)).json();
+        const order = state.orders.find((/** @type {any} */ o) => o.prepay_id === prepayId);
+        if (!order) return fail('requestPayment:fail prepay_id not found');
+        if (order.appid !== appid) return fail('requestPayment:fail the order is for another mini program');
+        const choice = fake.payChoice;
+        if (choice === 'ok-unpaid') return ok({ errMsg: 'requestPayment:ok' });
+        const response = await fetch(`${simUrl}/__sim/pay`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ mchid: order.mchid, out_trade_no: order.out_trade_no, outcome: choice }),
+        });
+        if (!response.ok) return fail(`requestPayment:fail ${response.status}`);
+        if (choice === 'success') return ok({ errMsg: 'requestPayment:ok' });
+        if (choice === 'cancel') return fail('requestPayment:fail cancel');
+        return fail('requestPayment:fail 支付失败 payment failed');
       });
     },
 
@@ -351,6 +388,20 @@ function ok(value) {
  */
 function fail(errMsg, errCode) {
   return { ok: false, value: errCode === undefined ? { errMsg } : { errMsg, errCode } };
+}
+
+/**
+ * What WeChat's client would refuse in requestPayment's parameters, or '' (API v3: RSA).
+ *
+ * @param {any} options
+ */
+function paymentParamsProblem(options) {
+  if (typeof options.timeStamp !== 'string' || !/^\d{10}$/.test(options.timeStamp)) return 'timeStamp';
+  if (typeof options.nonceStr !== 'string' || !/^[0-9A-Za-z]{1,32}$/.test(options.nonceStr)) return 'nonceStr';
+  if (typeof options.package !== 'string' || !/^prepay_id=[\w-]{1,64}$/.test(options.package)) return 'package';
+  if (options.signType !== 'RSA') return 'signType';
+  if (typeof options.paySign !== 'string' || !/^[A-Za-z0-9+/]+=*$/.test(options.paySign)) return 'paySign';
+  return '';
 }
 
 /** @param {Record<string, unknown>} data */

@@ -2,6 +2,11 @@
 // wx.login through its control API) and `wxlogin serve` (SQLite in a temp dir, one worker,
 // login rate limits off, the simulator as WeChat), each on a free port of 127.0.0.1.
 //
+// The payment tests run on `wxlogin dev` instead (`{dev: true}`): the one command that takes
+// payments with no setup — a WeChat Pay merchant registered on both sides at start, keys
+// made then and never seen here, and the served simulator's callbacks coming back to the
+// service over the socket.
+//
 // The project's Python is .venv/bin/python at the repository root (`make test` creates it);
 // WXLOGIN_PYTHON overrides it.
 
@@ -132,6 +137,59 @@ async function stop(proc) {
 }
 
 /**
+ * A temp directory, two free ports, and the environment of the servers: this process's
+ * without any WXLOGIN_* of its own, login rate limits off.
+ *
+ * @param {string} prefix
+ */
+async function newPlace(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const [simPort, apiPort] = [await freePort(), await freePort()];
+  const baseEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('WXLOGIN_')),
+  );
+  const env = {
+    ...baseEnv,
+    PYTHONUNBUFFERED: '1',
+    WXLOGIN_LOGIN_RATE_LIMIT_PER_IP: '0',
+    WXLOGIN_LOGIN_RATE_LIMIT_PER_APP: '0',
+  };
+  return { dir, simPort, apiPort, simUrl: `http://127.0.0.1:${simPort}`, apiUrl: `http://127.0.0.1:${apiPort}`, env };
+}
+
+/**
+ * Wait until the simulator and the service answer (and `setup` has run), stopping every
+ * process if one does not; then what the tests use.
+ *
+ * @param {Awaited<ReturnType<typeof newPlace>>} place
+ * @param {ReturnType<typeof start>[]} processes
+ * @param {ReturnType<typeof start>} service the one whose log is the service's
+ * @param {() => Promise<void>} [setup]
+ */
+async function whenReady(place, processes, service, setup = async () => {}) {
+  try {
+    await waitReady(processes[0], `${place.simUrl}/__sim/health`);
+    await waitReady(service, `${place.apiUrl}/readyz`);
+    await setup();
+  } catch (error) {
+    await Promise.all(processes.map(stop));
+    throw error;
+  }
+  return {
+    simUrl: place.simUrl,
+    apiUrl: place.apiUrl,
+    appid: APPID,
+    dir: place.dir,
+    /** The service's log, e.g. to check that no secret reached it. */
+    serviceLog: () => service.log(),
+    async stop() {
+      await Promise.all(processes.map(stop));
+      rmSync(place.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
  * Start the simulator and the service. Call `stop()` when done (the `after` hook).
  *
  * @param {{env?: Record<string, string>, templates?: Record<string, Record<string, string>>}} [options]
@@ -139,50 +197,38 @@ async function stop(proc) {
  *   simulator (template id → {keyword: kind})
  */
 export async function startServers(options = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'wxlogin-sdk-'));
-  const [simPort, apiPort] = [await freePort(), await freePort()];
-  const simUrl = `http://127.0.0.1:${simPort}`;
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const baseEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('WXLOGIN_')),
-  );
+  const place = await newPlace('wxlogin-sdk-');
   const env = {
-    ...baseEnv,
-    PYTHONUNBUFFERED: '1',
+    ...place.env,
     WXLOGIN_APPS: `${APPID}:${simulatorSecret}`,
-    WXLOGIN_DATA_DIR: join(dir, 'data'),
-    WXLOGIN_WECHAT_BASE_URL: simUrl,
-    WXLOGIN_PUBLIC_URL: apiUrl,
+    WXLOGIN_DATA_DIR: join(place.dir, 'data'),
+    WXLOGIN_WECHAT_BASE_URL: place.simUrl,
+    WXLOGIN_PUBLIC_URL: place.apiUrl,
     WXLOGIN_SESSION_KEY_ENCRYPTION_KEY: SESSION_KEY_ENCRYPTION_KEY,
-    WXLOGIN_LOGIN_RATE_LIMIT_PER_IP: '0',
-    WXLOGIN_LOGIN_RATE_LIMIT_PER_APP: '0',
     ...options.env,
   };
-  const simulator = start('simulate', ['simulate', '--port', String(simPort), '--app', `${APPID}:${simulatorSecret}`], env, dir);
-  const service = start('serve', ['serve', '--port', String(apiPort), '--workers', '1'], env, dir);
-  const processes = [simulator, service];
-  try {
-    await waitReady(simulator, `${simUrl}/__sim/health`);
-    await waitReady(service, `${apiUrl}/readyz`);
+  const simArgs = ['simulate', '--port', String(place.simPort), '--app', `${APPID}:${simulatorSecret}`];
+  const simulator = start('simulate', simArgs, env, place.dir);
+  const service = start('serve', ['serve', '--port', String(place.apiPort), '--workers', '1'], env, place.dir);
+  return whenReady(place, [simulator, service], service, async () => {
     for (const [templateId, fields] of Object.entries(options.templates || {})) {
-      await simulatorControl(simUrl, '/__sim/templates', { appid: APPID, template_id: templateId, fields });
+      await simulatorControl(place.simUrl, '/__sim/templates', { appid: APPID, template_id: templateId, fields });
     }
-  } catch (error) {
-    await Promise.all(processes.map(stop));
-    throw error;
-  }
-  return {
-    simUrl,
-    apiUrl,
-    appid: APPID,
-    dir,
-    /** The service's log, e.g. to check that no secret reached it. */
-    serviceLog: () => service.log(),
-    async stop() {
-      await Promise.all(processes.map(stop));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  });
+}
+
+/**
+ * Start `wxlogin dev` instead: the simulator and the service in one process, a WeChat Pay
+ * merchant wired on both sides. Call `stop()` when done.
+ *
+ * @param {{env?: Record<string, string>}} [options] extra WXLOGIN_* settings (a service token)
+ */
+export async function startDevServer(options = {}) {
+  const place = await newPlace('wxlogin-sdk-dev-');
+  const args = ['dev', '--port', String(place.apiPort), '--sim-port', String(place.simPort)];
+  args.push('--data-dir', join(place.dir, 'data'), '--app', `${APPID}:${simulatorSecret}`, '--log-level', 'warning');
+  const dev = start('dev', args, { ...place.env, ...options.env }, place.dir);
+  return whenReady(place, [dev], dev);
 }
 
 /**

@@ -5,7 +5,7 @@ import { after, afterEach, before, test as nodeTest } from 'node:test';
 
 import { createAuth } from '../src/index.mjs';
 import { createFakeWx } from './fake-wx.mjs';
-import { startServers } from './harness.mjs';
+import { startDevServer, startServers } from './harness.mjs';
 
 /** @type {ReturnType<typeof createFakeWx>[]} the fakes made by the running test */
 const fakes = [];
@@ -26,14 +26,15 @@ export function test(name, fn) {
 /**
  * Start the servers before the file's tests and stop them after.
  *
- * @param {{env?: Record<string, string>, templates?: Record<string, Record<string, string>>}} [options]
+ * @param {{env?: Record<string, string>, templates?: Record<string, Record<string, string>>, dev?: boolean}} [options]
+ *   dev: one `wxlogin dev` process instead (the payment tests: its merchant is wired for them)
  * @returns {{readonly simUrl: string, readonly apiUrl: string, readonly appid: string, serviceLog(): string}}
  */
 export function useServers(options) {
   /** @type {Awaited<ReturnType<typeof startServers>> | null} */
   let servers = null;
   before(async () => {
-    servers = await startServers(options);
+    servers = options && options.dev ? await startDevServer(options) : await startServers(options);
   });
   after(async () => {
     await servers?.stop();
@@ -82,7 +83,7 @@ export function newUserName(label = 'user') {
  * An SDK instance on a fake wx (or uni) that plays `user`'s phone.
  *
  * @param {ReturnType<typeof useServers>} servers
- * @param {{user?: string, platform?: 'wx' | 'uni', storage?: Map<string, string>, now?: () => number, appid?: string, baseUrl?: string, refreshMargin?: number}} [options]
+ * @param {{user?: string, platform?: 'wx' | 'uni', storage?: Map<string, string>, now?: () => number, appid?: string, baseUrl?: string, refreshMargin?: number, payCheckDelays?: number[]}} [options]
  */
 export function newClient(servers, options = {}) {
   const user = options.user ?? newUserName();
@@ -96,6 +97,7 @@ export function newClient(servers, options = {}) {
     platformApi: wx,
     now: options.now,
     refreshMargin: options.refreshMargin,
+    payCheckDelays: options.payCheckDelays,
   });
   /** @type {any[]} */
   const events = [];
@@ -131,3 +133,22 @@ export function storedSession(storage) {
   return { key, text, value: JSON.parse(text) };
 }
 
+
+/**
+ * Poll `check` until it answers true; fail naming `what` after `timeoutMs`. Only for what
+ * another process does in its own background and tells nobody about (WeChat Pay's callbacks
+ * from the served simulator): the condition is looked at, never a fixed sleep assumed long
+ * enough.
+ *
+ * @param {() => Promise<boolean>} check
+ * @param {string} what
+ * @param {number} [timeoutMs]
+ */
+export async function waitUntil(check, what, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

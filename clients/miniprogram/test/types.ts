@@ -7,6 +7,9 @@ import {
   ServerError,
   type Auth,
   type AuthError,
+  type PaymentParams,
+  type PayResult,
+  type PayStatus,
   type PlatformApi,
   type RequestMethod,
   type SubscribeResult,
@@ -45,6 +48,13 @@ Page({
     const wrong: SubscribeResult = 'maybe';
     return answer === 'accept' && wrong;
   },
+  async onBuyTap(orderId: string) {
+    const result: PayResult = await auth.pay(orderId);
+    const status: PayStatus = result.status;
+    // @ts-expect-error a payment's outcome is one of the four, not an order state
+    const wrong: PayStatus = 'refunded';
+    return result.order ? result.order.state : status === 'paid' && wrong;
+  },
   async orders() {
     try {
       const answer = await auth.request<{ orders: string[] }>({ url: '/orders', method: 'GET' });
@@ -68,4 +78,8 @@ const unsubscribe: () => void = auth.onChange((event) => {
 });
 unsubscribe();
 
-export { fromWx, toWx, patch };
+// The parameters the server signs are what wx.requestPayment takes, as WeChat types it.
+declare const signed: PaymentParams;
+const sheet: WechatMiniprogram.RequestPaymentOption = { ...signed };
+
+export { fromWx, toWx, patch, sheet };

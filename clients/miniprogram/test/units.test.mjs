@@ -1,10 +1,12 @@
-// The pure parts, without servers: what the SDK accepts from a server, and single-flight.
+// The pure parts, without servers: what the SDK accepts from a server, single-flight, and how
+// a payment's outcome is decided from the sheet and the server's word.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { parsedBody, readNewUser, readTokens, readUser } from '../src/answers.mjs';
-import { BadResponseError, ServerError, serverErrorOf } from '../src/errors.mjs';
+import { BadResponseError, NetworkError, ServerError, serverErrorOf } from '../src/errors.mjs';
+import { checkedDelays, payOrder, readOrder, readPaymentParams } from '../src/pay.mjs';
 import { lifetime } from '../src/session.mjs';
 import { singleFlight } from '../src/single-flight.mjs';
 
@@ -109,4 +111,99 @@ test('singleFlight: callers share one run; a failure is forgotten at once', asyn
   });
   await assert.rejects(throwing.run(), /sync/);
   assert.equal(throwing.running, false);
+});
+
+const PARAMS = { timeStamp: '1796146594', nonceStr: 'N0', package: 'prepay_id=wx1', signType: 'RSA', paySign: 'c2ln' };
+
+/**
+ * payOrder over scripted steps: the sheet's answer, and the server's states in turn (an Error
+ * for a look that fails).
+ *
+ * @param {{ok: boolean, errMsg: string}} sheet
+ * @param {(string | Error)[]} states
+ * @param {number[]} [delays]
+ */
+async function scripted(sheet, states, delays = [1, 2, 3]) {
+  const waits = [];
+  let looks = 0;
+  const result = await payOrder({
+    params: async () => PARAMS,
+    requestPayment: async () => sheet,
+    order: async () => {
+      const next = states[Math.min(looks, states.length - 1)];
+      looks += 1;
+      if (next instanceof Error) throw next;
+      return readOrder({ id: 'o1', state: next, amount: 1 }, 200);
+    },
+    delays,
+    wait: async (ms) => {
+      waits.push(ms);
+    },
+  });
+  return { status: result.status, state: result.order && result.order.state, looks, waits };
+}
+
+const OK = { ok: true, errMsg: 'requestPayment:ok' };
+const CANCEL = { ok: false, errMsg: 'requestPayment:fail cancel' };
+const FAIL = { ok: false, errMsg: 'requestPayment:fail system error' };
+
+test('payOrder: the server\'s word wins over the sheet\'s', async () => {
+  // A signature problem can surface as "fail cancel": an order the server says is paid is paid.
+  assert.deepEqual(await scripted(CANCEL, ['paid']), { status: 'paid', state: 'paid', looks: 1, waits: [] });
+  assert.deepEqual(await scripted(FAIL, ['refunded']), { status: 'paid', state: 'refunded', looks: 1, waits: [] });
+  assert.deepEqual(await scripted(OK, ['created', 'created', 'paid']), { status: 'paid', state: 'paid', looks: 3, waits: [1, 2] });
+  assert.deepEqual(await scripted(CANCEL, ['created']), { status: 'cancelled', state: 'created', looks: 1, waits: [] });
+  assert.deepEqual(await scripted(FAIL, ['created']), { status: 'failed', state: 'created', looks: 1, waits: [] });
+});
+
+test('payOrder: after ok, bounded looks, then pending; a closed order failed', async () => {
+  assert.deepEqual(await scripted(OK, ['created']), { status: 'pending', state: 'created', looks: 4, waits: [1, 2, 3] });
+  assert.deepEqual(await scripted(OK, ['created'], []), { status: 'pending', state: 'created', looks: 1, waits: [] });
+  assert.deepEqual(await scripted(OK, ['created', 'closed']), { status: 'failed', state: 'closed', looks: 2, waits: [1] });
+});
+
+test('payOrder: a look that fails after the sheet is not an error', async () => {
+  const offline = new NetworkError('request:fail timeout');
+  assert.deepEqual(await scripted(OK, [offline]), { status: 'pending', state: null, looks: 4, waits: [1, 2, 3] });
+  assert.deepEqual(await scripted(OK, [offline, 'paid']), { status: 'paid', state: 'paid', looks: 2, waits: [1] });
+  // The last state learnt stands when a later look fails.
+  assert.deepEqual(await scripted(OK, ['created', offline]), { status: 'pending', state: 'created', looks: 4, waits: [1, 2, 3] });
+  assert.deepEqual(await scripted(CANCEL, [offline]), { status: 'cancelled', state: null, looks: 1, waits: [] });
+});
+
+test('payOrder: no parameters, no sheet: the error is the answer', async () => {
+  const refused = new ServerError(409, 'order_not_payable', 'the order is already paid', undefined);
+  let opened = false;
+  const paying = payOrder({
+    params: async () => {
+      throw refused;
+    },
+    requestPayment: async () => {
+      opened = true;
+      return OK;
+    },
+    order: async () => readOrder({ id: 'o1', state: 'paid' }, 200),
+    delays: [],
+    wait: async () => {},
+  });
+  await assert.rejects(paying, (error) => error === refused);
+  assert.equal(opened, false);
+});
+
+test('readPaymentParams and readOrder refuse what cannot be used', () => {
+  assert.deepEqual(readPaymentParams(PARAMS, 200), PARAMS);
+  for (const body of [null, [], { ...PARAMS, paySign: '' }, { ...PARAMS, timeStamp: 1796146594 }, { ...PARAMS, package: 'wx1' }]) {
+    assert.throws(() => readPaymentParams(body, 200), BadResponseError, JSON.stringify(body));
+  }
+  for (const body of [null, { id: 'o1' }, { id: 'o1', state: 'PAID' }, { state: 'paid' }]) {
+    assert.throws(() => readOrder(body, 200), BadResponseError, JSON.stringify(body));
+  }
+});
+
+test('checkedDelays: a bounded list of waits', () => {
+  assert.deepEqual(checkedDelays(undefined), [500, 1000, 2000, 4000]);
+  assert.deepEqual(checkedDelays([]), []);
+  for (const bad of [[-1], [Infinity], new Array(11).fill(1), [30001], ['5'], 5]) {
+    assert.throws(() => checkedDelays(bad), TypeError, JSON.stringify(bad));
+  }
 });
