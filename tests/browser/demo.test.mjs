@@ -1,7 +1,7 @@
 // /demo in a real browser: Debian's chromium, driven by playwright-core, against a real
 // `wxlogin dev` process. It clicks through a mini program's life — log in, share the phone
 // number, choose an avatar and a nickname, call a protected route, ask for and receive a
-// subscribe message, refresh, log out — and
+// subscribe message, buy with WeChat Pay (pay, and cancel), refresh, log out — and
 // checks what the page shows against what the server and the simulator say, and that the
 // timeline tells both sides of each step.
 //
@@ -278,6 +278,85 @@ function defineTests() {
     await textOnceMatching('#status', /not_subscribed/);
   });
 
+  /** WeChat Pay's view of the order numbered `outTradeNo`, and the callbacks sent for it. */
+  async function atWeChatPay(outTradeNo) {
+    const state = await (await fetch(`${dev.simUrl}/__sim/state`)).json();
+    return {
+      order: state.orders.find((/** @type {any} */ o) => o.out_trade_no === outTradeNo),
+      callbacks: state.callbacks.delivered.filter((/** @type {any} */ c) => c.out_trade_no === outTradeNo),
+    };
+  }
+
+  /** The /demo/buy answer the page got for the latest purchase. */
+  async function lastBought() {
+    const bought = bodies.filter(({ url }) => url === `${dev.origin}/demo/buy`);
+    return JSON.parse(bought[bought.length - 1].text);
+  }
+
+  test('buy: WeChat Pay\'s sheet shows the server\'s price; pay → paid, the callback told by both sides', async () => {
+    await page.locator('#buy-coffee').click();
+    await page.locator('#pay-sheet').waitFor();
+    await textOnceMatching('#pay-amount', /^¥0\.01$/);
+    await textOnceMatching('#pay-what', /咖啡 Coffee/);
+    await screenshot('02c-pay-sheet.png');
+    await page.locator('#pay-confirm').click();
+    await textOnceMatching('#status', /已支付 paid/);
+    await page.locator('#order-line[data-state="paid"]').waitFor();
+    const order = await lastBought();
+    assert.equal(order.amount, 1, 'the catalogue\'s price, set by the server');
+
+    const created = await timelineLine('order_created');
+    assert.equal(created.side, 'wxlogin');
+    assert.ok(created.text.includes(order.id), created.text);
+    const placed = await timelineLine('pay_order_placed');
+    assert.equal(placed.side, 'wechat');
+    assert.ok(placed.text.includes(order.out_trade_no), placed.text);
+    await timelineLine('wx_pay_sheet');
+    const sheet = await timelineLine('pay_sheet');
+    assert.equal(sheet.side, 'wechat');
+    assert.match(sheet.text, /pay sheet: paid/);
+    const callback = await timelineLine('pay_callback');
+    assert.equal(callback.side, 'wechat');
+    assert.match(callback.text, /TRANSACTION\.SUCCESS/);
+    const acknowledged = await timelineLine('pay_callback_acknowledged');
+    assert.equal(acknowledged.side, 'wxlogin');
+    assert.match(acknowledged.text, /HTTP 204/);
+    const paid = await timelineLine('order_state');
+    assert.equal(paid.side, 'wxlogin');
+    assert.ok(paid.text.includes(`${order.id}: created → paid`), paid.text);
+    const told = await timelineLine('sdk_pay');
+    assert.match(told.text, /→ paid/);
+
+    const wechatPay = await atWeChatPay(order.out_trade_no);
+    assert.equal(wechatPay.order.trade_state, 'SUCCESS');
+    assert.equal(wechatPay.order.total, 1);
+    assert.ok(wechatPay.callbacks.some((c) => c.acknowledged && c.status === 204), JSON.stringify(wechatPay.callbacks));
+    // The paySign went to wx.requestPayment, and nowhere on the timeline.
+    const params = bodies.find(({ url }) => url === `${dev.origin}/pay/orders/${order.id}/params`);
+    const { paySign } = JSON.parse(/** @type {{text: string}} */ (params).text);
+    const timelineText = (await page.locator('#timeline').textContent()) || '';
+    assert.ok(!timelineText.includes(paySign.slice(0, 24)), 'the paySign reached the timeline');
+    await screenshot('02d-paid.png');
+  });
+
+  test('buy, then cancel at the sheet: not paid, no callback', async () => {
+    const sheetsBefore = await page.locator('#timeline li[data-kind="pay_sheet"]').count();
+    await page.locator('#buy-tea').click();
+    await page.locator('#pay-sheet').waitFor();
+    await textOnceMatching('#pay-amount', /^¥0\.02$/);
+    await page.locator('#pay-cancel').click();
+    await textOnceMatching('#status', /已取消 cancelled/);
+    await page.locator('#order-line[data-state="created"]').waitFor();
+    const cancelled = await timelineLine('pay_sheet', sheetsBefore);
+    assert.match(cancelled.text, /pay sheet: cancelled/);
+    await page.locator('#timeline li[data-kind="sdk_pay"]', { hasText: '→ cancelled' }).waitFor();
+    const order = await lastBought();
+    const wechatPay = await atWeChatPay(order.out_trade_no);
+    assert.equal(wechatPay.order.trade_state, 'NOTPAY');
+    assert.deepEqual(wechatPay.callbacks, []);
+    assert.equal(await page.locator('#timeline li[data-kind="pay_callback"]').count(), 1, 'only the first order\'s');
+  });
+
   test('refresh: with the phone clock past the token\'s life, the next call refreshes first', async () => {
     const callsBefore = await page.locator('#timeline li[data-kind="wx_request"]').count();
     await page.locator('#skip').click();
@@ -311,6 +390,7 @@ function defineTests() {
     for (const { url, text } of bodies) {
       assert.ok(!text.includes(dev.secret), `${url} carries the AppSecret`);
       assert.ok(!text.includes(WECHAT_API_HOST), `${url} names WeChat's API host`);
+      assert.ok(!text.includes('PRIVATE KEY'), `${url} carries a private key`);
       // The key itself ("session_key": …); the simulator's "has_session_key": true is a flag.
       assert.ok(!/"session_key"\s*:/.test(text), `${url} carries a session_key`);
     }

@@ -4,9 +4,10 @@
 // directory (/demo/sdk/), not a copy; `wx` is the browser stand-in of wx-shim.js. What the
 // page does is what a mini program page does: log in, share the phone number, choose an
 // avatar and a nickname, call a protected route, ask for a subscribe message and receive it
-// after the server's own protected action ("ship my order"), log out.
+// after the server's own protected action ("ship my order"), buy something with WeChat Pay,
+// log out.
 
-import { createWx } from './wx-shim.js';
+import { createWx, yuan } from './wx-shim.js';
 import { createTimeline, followServer } from './timeline.js';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -120,6 +121,46 @@ function showNotice(message) {
   $('inbox').hidden = false;
 }
 
+// ------------------------------------------------------------------ the shop (WeChat Pay)
+
+const PAY_WORDS = {
+  paid: '已支付 paid',
+  cancelled: '已取消 cancelled: not paid',
+  failed: '支付失败 failed: not paid',
+  pending: '确认中 pending: the server has not seen the payment yet',
+};
+
+/** WeChat's pay sheet over the phone, with what WeChat Pay holds: resolves with the choice. */
+function askPay(sheet) {
+  return new Promise((resolve) => {
+    $('pay-amount').textContent = yuan(sheet.total);
+    $('pay-what').textContent = sheet.description + ' · 商户 merchant ' + sheet.mchid;
+    $('pay-sheet').hidden = false;
+    const buttons = { success: $('pay-confirm'), cancel: $('pay-cancel'), fail: $('pay-fail') };
+    for (const [choice, button] of Object.entries(buttons)) {
+      button.onclick = () => {
+        $('pay-sheet').hidden = true;
+        for (const each of Object.values(buttons)) each.onclick = null;
+        resolve(choice);
+      };
+    }
+  });
+}
+
+/** The last order, as the server last told it. */
+function showOrder(order) {
+  const line = $('order-line');
+  line.textContent = '订单 order ' + order.id + ': ' + order.description + ' ' + yuan(order.amount) + ' · ' + order.state;
+  line.dataset.state = order.state;
+  line.hidden = false;
+}
+
+/** An answer that is not the one hoped for, as an error the status line can show. */
+function serverError(answer) {
+  const error = (answer.data && answer.data.error) || {};
+  return Object.assign(new Error(error.message || 'HTTP ' + answer.statusCode), { name: 'ServerError', code: error.code });
+}
+
 // ------------------------------------------------------------------ start
 
 async function start() {
@@ -144,6 +185,7 @@ async function start() {
     user: () => simUser.value.trim() || 'alice',
     onCall: (call) => phoneSays(call.kind, call.title, call.detail, call.failed),
     askSubscribe,
+    askPay,
   });
 
   let sdk;
@@ -245,9 +287,9 @@ async function start() {
   onTap($('ship'), '发货 ship', async () => {
     const answer = await auth.request({ url: '/demo/notify', method: 'POST' });
     if (answer.statusCode !== 200) {
-      const error = (answer.data && answer.data.error) || {};
-      const hint = error.code === 'not_subscribed' ? ' — tap 通知我 Notify me first (each accept allows one message)' : '';
-      throw Object.assign(new Error((error.message || 'HTTP ' + answer.statusCode) + hint), { name: 'ServerError', code: error.code });
+      const error = serverError(answer);
+      if (error.code === 'not_subscribed') error.message += ' — tap 通知我 Notify me first (each accept allows one message)';
+      throw error;
     }
     const person = await fetch('/__sim/users/' + encodeURIComponent(simUser.value.trim() || 'alice'), {
       cache: 'no-store',
@@ -260,6 +302,26 @@ async function start() {
     phoneSays('message_shown', '服务通知 notification shown', latest.template_id + ', ' + Object.keys(latest.data || {}).length + ' keyword(s)');
     return '通知已送达 notified';
   });
+
+  // The shop: the page names the item; the demo's stand-in for the host app's backend makes
+  // the order at its own price (POST /demo/buy); the SDK pays it and asks the server after.
+  $('shop').hidden = !config.pay;
+  for (const item of config.pay ? config.catalogue || [] : []) {
+    const button = Object.assign(document.createElement('button'), { type: 'button', id: 'buy-' + item.id, disabled: true });
+    button.textContent = item.name + ' ' + yuan(item.price);
+    $('shop-items').append(button);
+    onTap(button, '购买 buy', async () => {
+      const answer = await auth.request({ url: '/demo/buy', method: 'POST', data: { item: item.id } });
+      if (answer.statusCode !== 201) throw serverError(answer);
+      const order = answer.data;
+      showOrder(order);
+      const result = await auth.pay(order.id);
+      const server = result.order ? ' (the server says ' + result.order.state + ')' : '';
+      phoneSays('sdk_pay', 'SDK: pay', order.id + ' → ' + result.status + server, result.status !== 'paid');
+      if (result.order) showOrder(result.order);
+      return PAY_WORDS[result.status] || result.status;
+    });
+  }
 
   const skipSeconds = Number(config.access_token_ttl) || 900;
   $('skip').querySelector('.en').textContent = 'Skip ' + Math.round(skipSeconds / 60) + ' min (phone clock)';

@@ -18,6 +18,13 @@
 //   template ids; the dialog (the page's `askSubscribe`) is the user's to answer, and the
 //   choice reaches WeChat (POST /__sim/subscriptions, forwarded like /__sim/login): each
 //   accept lets the server send that template once. Answers {[tmplId]: 'accept' | 'reject'}.
+// - wx.requestPayment: WeChat's pay sheet. WeChat's client learns the order behind the
+//   package from WeChat Pay; here the shim asks GET /demo/pay-sheet?prepay_id=… (the
+//   simulator's state of that order: merchant, number, amount, description — no key, no
+//   signature), shows it (the page's `askPay`), and plays the user's choice at WeChat Pay
+//   (POST /__sim/pay, forwarded like /__sim/login): pay → "requestPayment:ok" (WeChat Pay
+//   then calls the server back), cancel → "requestPayment:fail cancel", a failed payment →
+//   "requestPayment:fail …". The paySign is passed on, never shown.
 // Every call is reported to `onCall`, for the timeline; codes are shown cut to a prefix.
 
 const STORAGE_PREFIX = 'wxlogin-demo:';
@@ -29,10 +36,21 @@ export function codePrefix(code) {
   return code ? code.slice(0, 6) + '…' : '(none)';
 }
 
+/** @param {number} fen */
+export function yuan(fen) {
+  return '¥' + Math.floor(fen / 100) + '.' + String(fen % 100).padStart(2, '0');
+}
+
+const PAY_ANSWERS = {
+  success: { outcome: 'success', errMsg: 'requestPayment:ok', said: 'paid' },
+  cancel: { outcome: 'fail', errMsg: 'requestPayment:fail cancel', said: 'cancelled' },
+  fail: { outcome: 'fail', errMsg: 'requestPayment:fail 支付失败 payment failed', said: 'payment failed' },
+};
+
 /**
- * @param {{appid: string, user: () => string, onCall: (call: {kind: string, title: string, detail: string, failed?: boolean}) => void, askSubscribe: (tmplIds: string[]) => Promise<'accept' | 'reject'>}} options
+ * @param {{appid: string, user: () => string, onCall: (call: {kind: string, title: string, detail: string, failed?: boolean}) => void, askSubscribe: (tmplIds: string[]) => Promise<'accept' | 'reject'>, askPay: (sheet: {mchid: string, out_trade_no: string, description: string, total: number}) => Promise<'success' | 'cancel' | 'fail'>}} options
  */
-export function createWx({ appid, user, onCall, askSubscribe }) {
+export function createWx({ appid, user, onCall, askSubscribe, askPay }) {
   /** @type {Map<string, Blob>} temp file path → bytes, as the phone's temp directory */
   const tempFiles = new Map();
 
@@ -205,6 +223,43 @@ export function createWx({ appid, user, onCall, askSubscribe }) {
           finish(options, 'success', answer);
         })
         .catch((error) => refuse('requestSubscribeMessage:fail ' + error.message, 20001, error.message));
+    },
+
+    requestPayment(options) {
+      const title = 'wx.requestPayment';
+      const refuse = (why) => {
+        onCall({ kind: 'wx_pay', title, detail: 'fail: ' + why, failed: true });
+        finish(options, 'fail', { errMsg: 'requestPayment:fail ' + why });
+      };
+      const pkg = typeof options.package === 'string' ? options.package : '';
+      const prepayId = pkg.startsWith('prepay_id=') ? pkg.slice('prepay_id='.length) : '';
+      if (!prepayId || !options.paySign || !options.timeStamp || !options.nonceStr) {
+        refuse('parameter error');
+        return;
+      }
+      fetch('/demo/pay-sheet?prepay_id=' + encodeURIComponent(prepayId), { cache: 'no-store', credentials: 'omit' })
+        .then(async (answer) => {
+          const sheet = await answer.json().catch(() => ({}));
+          if (!answer.ok) throw new Error((sheet.error && sheet.error.message) || 'HTTP ' + answer.status);
+          if (sheet.appid !== appid) throw new Error('the order is paid in another mini program');
+          onCall({
+            kind: 'wx_pay_sheet',
+            title: title + ': the sheet',
+            detail: yuan(sheet.total) + ' for ' + sheet.description + ' (' + sheet.out_trade_no + '); signed ' + options.signType + ', the paySign not shown',
+          });
+          const choice = await askPay(sheet);
+          const answered = PAY_ANSWERS[choice] || PAY_ANSWERS.cancel;
+          const played = await fetch('/__sim/pay', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ mchid: sheet.mchid, out_trade_no: sheet.out_trade_no, outcome: choice }),
+            credentials: 'omit',
+          });
+          if (!played.ok) throw new Error('WeChat Pay refused the sheet: HTTP ' + played.status);
+          onCall({ kind: 'wx_pay', title, detail: answered.errMsg, failed: choice !== 'success' });
+          finish(options, answered.outcome, { errMsg: answered.errMsg });
+        })
+        .catch((error) => refuse(error.message));
     },
 
     getStorageSync(key) {
