@@ -39,7 +39,8 @@ pytest: $(STAMP)
 
 ## jstest: the mini-program SDK (clients/miniprogram): its committed CommonJS build is fresh,
 ## its types check against miniprogram-api-typings, and node's test runner drives it on a fake
-## wx / uni against real `wxlogin simulate` and `wxlogin serve` processes (from .venv)
+## wx / uni against real `wxlogin simulate` and `wxlogin serve` processes (from .venv; the
+## payment tests against `wxlogin dev`, whose WeChat Pay merchant is wired on both sides)
 .PHONY: jstest
 SDK_DIR   := clients/miniprogram
 SDK_STAMP := $(SDK_DIR)/node_modules/.installed
@@ -54,7 +55,8 @@ jstest: $(STAMP) $(SDK_STAMP)
 		&& node --test test/*.test.mjs
 
 ## browsertest: `wxlogin dev`'s /demo clicked through in Debian's chromium by playwright-core
-## (tests/browser): login, phone, avatar, nickname, protected call, refresh, logout. Installs
+## (tests/browser): login, phone, avatar, nickname, protected call, subscribe message, buying
+## with WeChat Pay (pay and cancel), refresh, logout. Installs
 ## chromium with apt when /usr/bin/chromium is missing (never a downloaded browser build), and a
 ## small CJK font so the screenshots are legible. Screenshots: tests/browser/artifacts/.
 ## Under CI=true a browser that cannot run fails the test; elsewhere it is skipped, loudly.
