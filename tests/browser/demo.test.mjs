@@ -1,9 +1,9 @@
 // /demo in a real browser: Debian's chromium, driven by playwright-core, against a real
 // `wxlogin dev` process. It clicks through a mini program's life — log in, share the phone
 // number, choose an avatar and a nickname, call a protected route, ask for and receive a
-// subscribe message, buy with WeChat Pay (pay, and cancel), refresh, log out — and
-// checks what the page shows against what the server and the simulator say, and that the
-// timeline tells both sides of each step.
+// subscribe message, buy with WeChat Pay (pay, and cancel), be told after paying, refresh,
+// log out — and checks what the page shows against what the server and the simulator say,
+// and that the timeline tells both sides of each step.
 //
 // Screenshots of each step go to tests/browser/artifacts/ (WXLOGIN_BROWSER_ARTIFACTS
 // overrides it), with the dev server's log; the path is printed at the end.
@@ -355,6 +355,32 @@ function defineTests() {
     assert.equal(wechatPay.order.trade_state, 'NOTPAY');
     assert.deepEqual(wechatPay.callbacks, []);
     assert.equal(await page.locator('#timeline li[data-kind="pay_callback"]').count(), 1, 'only the first order\'s');
+  });
+
+  test('accept → pay → the server notifies: the message arrives with the payment', async () => {
+    const messagesBefore = (await simulatedPerson(SIM_USER)).messages.length;
+    const deliveredBefore = await page.locator('#timeline li[data-kind="message_delivered"]').count();
+    await page.locator('#notify').click();
+    await page.locator('#subscribe-sheet').waitFor();
+    await page.locator('#subscribe-accept').click();
+    await textOnceMatching('#status', /subscribed: the server may notify you once/);
+
+    await page.locator('#buy-coffee').click();
+    await page.locator('#pay-sheet').waitFor();
+    await page.locator('#pay-confirm').click();
+    await textOnceMatching('#status', /已支付 paid · 通知已送达 notified/);
+    await page.locator('#order-line[data-state="paid"]').waitFor();
+    await page.locator('#timeline li[data-kind="message_delivered"]').nth(deliveredBefore).waitFor();
+
+    const order = await lastBought();
+    const wechatPay = await atWeChatPay(order.out_trade_no);
+    assert.equal(wechatPay.order.trade_state, 'SUCCESS');
+    const person = await simulatedPerson(SIM_USER);
+    assert.equal(person.messages.length, messagesBefore + 1);
+    assert.equal(person.messages.at(-1).data.thing1, '您的订单已发货');
+    assert.deepEqual(person.subscriptions, {}, 'the accept is spent');
+    await textOnceMatching('#inbox-data', /您的订单已发货/);
+    await screenshot('02e-paid-and-notified.png');
   });
 
   test('refresh: with the phone clock past the token\'s life, the next call refreshes first', async () => {

@@ -119,6 +119,8 @@ function showNotice(message) {
   $('inbox-data').replaceChildren(...rows);
   $('inbox-foot').textContent = message.template_id + (message.page ? ' → ' + message.page : '');
   $('inbox').hidden = false;
+  // On top of the phone's screen, where a notification is seen: bring it into view.
+  $('inbox').scrollIntoView({ block: 'nearest' });
 }
 
 // ------------------------------------------------------------------ the shop (WeChat Pay)
@@ -275,16 +277,24 @@ async function start() {
     if (answer.statusCode === 200) render(data);
   });
 
+  // Accepts this page has seen and not yet used: after a payment the server notifies only then
+  // (a user who never said yes is not sent anything; WeChat would refuse it with 43101 anyway).
+  let acceptsLeft = 0;
+
   onTap($('notify'), '通知我 notify me', async () => {
     // The first thing the tap does, before any await: WeChat opens the dialog only from the tap.
     const results = await auth.requestSubscribe([config.notify_template]);
     const answer = results[config.notify_template] || 'no answer';
     phoneSays('sdk_subscribe', 'SDK: requestSubscribe', config.notify_template + ' → ' + answer, answer !== 'accept');
+    if (answer === 'accept') acceptsLeft += 1;
     return answer === 'accept' ? '已订阅 subscribed: the server may notify you once' : '未订阅 not subscribed (' + answer + ')';
   });
 
   // The server's own protected action; afterwards it tells the user (a subscribe message).
-  onTap($('ship'), '发货 ship', async () => {
+  onTap($('ship'), '发货 ship', deliverNotice);
+
+  /** The demo's backend sends the message (POST /demo/notify); the phone shows it. */
+  async function deliverNotice() {
     const answer = await auth.request({ url: '/demo/notify', method: 'POST' });
     if (answer.statusCode !== 200) {
       const error = serverError(answer);
@@ -298,10 +308,11 @@ async function start() {
     const messages = Array.isArray(person.messages) ? person.messages : [];
     const latest = messages[messages.length - 1];
     if (!latest) throw new Error('the simulator shows no message delivered');
+    acceptsLeft = Math.max(0, acceptsLeft - 1);
     showNotice(latest);
     phoneSays('message_shown', '服务通知 notification shown', latest.template_id + ', ' + Object.keys(latest.data || {}).length + ' keyword(s)');
     return '通知已送达 notified';
-  });
+  }
 
   // The shop: the page names the item; the demo's stand-in for the host app's backend makes
   // the order at its own price (POST /demo/buy); the SDK pays it and asks the server after.
@@ -319,7 +330,15 @@ async function start() {
       const server = result.order ? ' (the server says ' + result.order.state + ')' : '';
       phoneSays('sdk_pay', 'SDK: pay', order.id + ' → ' + result.status + server, result.status !== 'paid');
       if (result.order) showOrder(result.order);
-      return PAY_WORDS[result.status] || result.status;
+      const words = PAY_WORDS[result.status] || result.status;
+      if (result.status !== 'paid' || acceptsLeft === 0) return words;
+      // Paid, and the user asked to be told: the server notifies them now.
+      try {
+        return words + ' · ' + (await deliverNotice());
+      } catch (error) {
+        phoneSays('message_missing', 'no notification', describe(error), true);
+        return words;
+      }
     });
   }
 
