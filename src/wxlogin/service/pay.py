@@ -24,6 +24,7 @@ from typing import Final
 
 from wxlogin.cache.base import Cache
 from wxlogin.errors import (
+    BadUpstreamResponse,
     InvalidRequest,
     NotFound,
     OrderAlreadyPaid,
@@ -68,6 +69,7 @@ _SEEN: Final = "pay-seen:"
 # A copy is refused as stale after MAX_CLOCK_SKEW either way; until then, by its signature.
 _REPLAY_WINDOW: Final = 2 * wxpay.MAX_CLOCK_SKEW + 60
 _ORDER_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_UNREADABLE_CALLBACK: Final = "the body is not a WeChat Pay callback this server can read"
 _REFUND_STATES: Final = {
     RefundStatus.PROCESSING: RefundState.PROCESSING,
     RefundStatus.SUCCESS: RefundState.SUCCESS,
@@ -350,6 +352,12 @@ class PayService:
                 return client.verify_callback(headers, raw_body)
             except UnknownPaySerial as exc:
                 refusal = exc
+            except BadUpstreamResponse as exc:
+                # Signed by WeChat Pay's key, yet not a callback we can read. To the pay client
+                # that is a bad answer from upstream (502); here it is the body of a request
+                # to us, so a 400: WeChat Pay tries again later, and the log names the field.
+                _log.warning("a signed callback could not be read: %s", exc.message)
+                raise InvalidRequest(_UNREADABLE_CALLBACK) from None
         raise refusal or UnknownPaySerial("no merchant here holds the key that signed this")
 
     async def _first_time(self, headers: list[tuple[str | bytes, str | bytes]]) -> None:
