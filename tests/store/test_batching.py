@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.store.conftest import APP_A, APP_B, Login, new_hash
+from tests.support import sqlite_write_lock
 from wxlogin.errors import WxLoginError
 from wxlogin.store import LoginResult, Store
 from wxlogin.store.records import new_id
@@ -31,13 +31,8 @@ async def writes_held(store: Store, database_url: str) -> AsyncIterator[None]:
     if store.dialect != "sqlite":
         yield  # PostgreSQL: one event-loop turn already makes one batch
         return
-    blocker = sqlite3.connect(parse_target(database_url).sqlite_path, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")
+    with sqlite_write_lock(parse_target(database_url).sqlite_path):
         yield
-        blocker.execute("COMMIT")
-    finally:
-        blocker.close()
 
 
 async def test_a_failing_login_leaves_its_batch_neighbours_intact(

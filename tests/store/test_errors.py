@@ -11,6 +11,7 @@ import pytest
 
 from tests.store.conftest import APP_A, Login
 from wxlogin.errors import ConfigurationError, InvalidRequest, NotReady, WxLoginError
+from wxlogin.store.failures import map_db_error, unit_failure
 from wxlogin.store.repository import Store
 
 UNREACHABLE_PG = "postgresql+asyncpg://wx:pg-password-789@127.0.0.1:1/wx"
@@ -119,3 +120,30 @@ async def test_a_value_the_database_refuses_is_the_requests_fault(
     assert caught.value.http_status == 400
     assert "postgresql" not in caught.value.message and "127.0.0.1" not in caught.value.message
     assert "SQLSTATE 22" in (caught.value.detail or "")
+
+
+class _Refused(Exception):
+    """What asyncpg raises for an error the server reported: it carries the SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__("canceling statement due to statement timeout")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize("sqlstate", ["55P03", "57014"])
+def test_a_wait_the_database_gave_up_on_is_a_503(sqlstate: str) -> None:
+    """lock_timeout and statement_timeout end a busy moment: retry later, not a 500."""
+    mapped = map_db_error(_Refused(sqlstate), where="postgresql://wx:***@db/wx")
+    assert isinstance(mapped, NotReady) and mapped.retryable
+    assert "db/wx" not in mapped.message and sqlstate in (mapped.detail or "")
+
+
+@pytest.mark.parametrize(("sqlstate", "hint"), [("42P01", "wxlogin db upgrade"), ("55P03", "")])
+def test_a_unit_reported_failed_is_read_as_a_raised_error_would_be(
+    sqlstate: str, hint: str
+) -> None:
+    """A batch function catches a unit's error and reports its SQLSTATE: a table missing
+    there is an unmigrated database, a lock it gave up on a busy one — both 503."""
+    mapped = unit_failure("postgresql://wx:***@db/wx", sqlstate)
+    assert isinstance(mapped, NotReady) and mapped.retryable
+    assert hint in (mapped.detail or "")

@@ -28,10 +28,15 @@ RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})
 _UNAVAILABLE_SQLSTATE_PREFIXES: Final = ("08", "53", "57P")
 # Class 22: data exception — a value the database cannot take (a NUL byte, bad encoding).
 _DATA_SQLSTATE_PREFIX: Final = "22"
+# Waits the database gave up on: lock_not_available (lock_timeout), query_canceled
+# (statement_timeout, or an operator's pg_cancel_backend). Settings operators are told to use;
+# what they end is a busy moment, so a 503 worth retrying, never a 500.
+_GAVE_UP_SQLSTATES: Final = frozenset({"55P03", "57014"})
 
 _UNAVAILABLE: Final = "the database is not available right now; retry later"
 _UNMIGRATED: Final = "the database is not set up for this version of wxlogin"
 _FAILED: Final = "the database could not complete the request"
+_BUSY: Final = "the database is busy right now; retry later"
 
 
 def sqlstate_of(error: BaseException) -> str | None:
@@ -68,6 +73,8 @@ def map_db_error(error: BaseException, *, where: str) -> WxLoginError:
             return _unmigrated(where)
         if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
             return NotReady(_UNAVAILABLE, detail=f"the database at {where} is unavailable ({kind})")
+        if sqlstate in _GAVE_UP_SQLSTATES:
+            return _gave_up(where, f"{kind}, SQLSTATE {sqlstate}")
         if sqlstate.startswith(_DATA_SQLSTATE_PREFIX):
             return InvalidRequest(
                 "a value in the request cannot be stored",
@@ -82,6 +89,14 @@ def map_db_error(error: BaseException, *, where: str) -> WxLoginError:
 
 def unit_failure(where: str, sqlstate: str | None) -> WxLoginError:
     """A unit of a batch that a PostgreSQL batch function reported as failed."""
+    # The batch functions catch a unit's error and report its SQLSTATE: read it as
+    # map_db_error reads one raised (a table missing there is an unmigrated database too).
+    if sqlstate in _MISSING_SCHEMA_SQLSTATES:
+        return _unmigrated(where)
+    if sqlstate in _GAVE_UP_SQLSTATES:
+        return _gave_up(where, f"SQLSTATE {sqlstate}")
+    if sqlstate and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        return NotReady(_UNAVAILABLE, detail=f"the database at {where} is unavailable ({sqlstate})")
     if sqlstate and sqlstate.startswith(_DATA_SQLSTATE_PREFIX):
         return InvalidRequest(
             "a value in the request cannot be stored",
@@ -104,6 +119,10 @@ def _sqlite(error: sqlite3.Error, where: str, kind: str) -> WxLoginError:
             _UNAVAILABLE, detail=f"the SQLite database at {where} cannot be written ({kind})"
         )
     return WxLoginError(_FAILED, detail=f"database error from {where} ({kind})")
+
+
+def _gave_up(where: str, what: str) -> NotReady:
+    return NotReady(_BUSY, detail=f"the database at {where} gave up waiting ({what})")
 
 
 def _unmigrated(where: str) -> NotReady:

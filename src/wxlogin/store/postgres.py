@@ -68,6 +68,15 @@ _REVOKE_BATCH: Final = (
     "WHERE sessions.id = v.id AND sessions.revoked_at IS NULL RETURNING sessions.id"
 )
 _OUTCOMES: Final = {outcome.value: outcome for outcome in RotateOutcome}
+# What the driver raises: the server's errors, and its own. ``InternalClientError`` is not an
+# ``InterfaceError``: a pooled connection the server killed while it sat idle can raise it on
+# its next use ("cannot switch to state ..."), and that must be a 503 like any lost connection.
+_DRIVER_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 class PgTx:
@@ -144,7 +153,7 @@ class PostgresBackend:
                 pool = await self._connections()
                 async with pool.acquire() as conn:
                     return await work(conn)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            except _DRIVER_ERRORS as error:
                 if not is_retryable_conflict(error):
                     raise self._error(error) from error
                 self._stats.deadlock_retries += 1
@@ -163,7 +172,7 @@ class PostgresBackend:
                 self._stats.conflict_retries += 1
             except asyncpg.UniqueViolationError:
                 self._stats.conflict_retries += 1  # a key a concurrent transaction took first
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            except _DRIVER_ERRORS as error:
                 if not is_retryable_conflict(error):
                     raise self._error(error) from error
                 self._stats.deadlock_retries += 1
@@ -175,7 +184,7 @@ class PostgresBackend:
             pool = await self._connections()
             async with pool.acquire() as conn:
                 return await work(PgTx(conn))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        except _DRIVER_ERRORS as error:
             raise self._error(error) from error
 
     # ------------------------------------------------------------------ batched writes
