@@ -11,27 +11,27 @@ from wxlogin.errors import error_for_errcode
 SPEC_ERRCODES = [
     (40029, errors.InvalidCode, 400, False, "invalid_code"),
     (40163, errors.CodeUsed, 400, False, "code_used"),
-    (45011, errors.RateLimited, 429, True, "rate_limited"),
+    (45011, errors.RateLimited, 429, True, "wechat_rate_limited"),
     (40226, errors.UserBlocked, 403, False, "user_blocked"),
     (-1, errors.UpstreamBusy, 503, True, "upstream_busy"),
-    (40013, errors.BadAppCredentials, 500, False, "misconfigured"),
-    (40125, errors.BadAppCredentials, 500, False, "misconfigured"),
-    (41002, errors.BadAppCredentials, 500, False, "misconfigured"),
-    (41004, errors.BadAppCredentials, 500, False, "misconfigured"),
+    (40013, errors.BadAppCredentials, 500, False, "bad_app_credentials"),
+    (40125, errors.BadAppCredentials, 500, False, "bad_app_credentials"),
+    (41002, errors.BadAppCredentials, 500, False, "bad_app_credentials"),
+    (41004, errors.BadAppCredentials, 500, False, "bad_app_credentials"),
     (41008, errors.MissingCode, 400, False, "missing_code"),
     (45009, errors.QuotaExceeded, 503, True, "quota_exceeded"),
-    (43002, errors.UpstreamMisconfigured, 500, False, "misconfigured"),
+    (43002, errors.UpstreamMisconfigured, 500, False, "wechat_misconfigured"),
     (40001, errors.InvalidCredential, 502, True, "upstream_credential"),
     (40014, errors.InvalidCredential, 502, True, "upstream_credential"),
     (42001, errors.InvalidCredential, 502, True, "upstream_credential"),
     (41001, errors.InvalidCredential, 502, True, "upstream_credential"),
-    (40164, errors.UpstreamMisconfigured, 500, False, "misconfigured"),
-    (40002, errors.UpstreamMisconfigured, 500, False, "misconfigured"),
+    (40164, errors.UpstreamMisconfigured, 500, False, "wechat_misconfigured"),
+    (40002, errors.UpstreamMisconfigured, 500, False, "wechat_misconfigured"),
     (89503, errors.RiskControl, 403, False, "risk_control"),
-    (87009, errors.InvalidSignature, 400, False, "invalid_signature"),
-    (40097, errors.InvalidArgs, 400, False, "invalid_request"),
-    (87007, errors.SessionKeyMissing, 409, False, "session_key_expired"),
-    (87008, errors.UpstreamMisconfigured, 500, False, "misconfigured"),
+    (87009, errors.InvalidSignature, 400, False, "session_signature_rejected"),
+    (40097, errors.InvalidArgs, 400, False, "wechat_invalid_args"),
+    (87007, errors.SessionKeyExpired, 409, False, "session_key_expired"),
+    (87008, errors.UpstreamMisconfigured, 500, False, "wechat_misconfigured"),
     (48001, errors.ApiUnauthorized, 403, False, "api_unauthorized"),
     (40003, errors.InvalidOpenid, 400, False, "invalid_openid"),
     (89002, errors.OpenAccountMissing, 400, False, "open_account_missing"),
@@ -104,3 +104,89 @@ def test_daily_quota_is_retried_after_beijing_midnight() -> None:
     assert _seconds_to_beijing_midnight(0) == 16 * 3600  # 1970-01-01 08:00 in Beijing
     assert _seconds_to_beijing_midnight(16 * 3600 - 1) == 1
     assert 0 < (error_for_errcode(45009).retry_after or 0) <= 86400
+
+
+# ------------------------------------------------------------------------ the one list of codes
+
+
+def _tree(root: type[errors.WxLoginError]) -> list[type[errors.WxLoginError]]:
+    return [root, *(cls for sub in root.__subclasses__() for cls in _tree(sub))]
+
+
+def _every_class() -> list[type[errors.WxLoginError]]:
+    # The HTTP layer's own refusals (body too large, ...) are part of the tree too.
+    import wxlogin.api.errors  # noqa: F401
+
+    return _tree(errors.WxLoginError)
+
+
+# The one code two classes give on purpose: the same refused value, whichever side saw it first.
+SAME_MEANING = {
+    errors.ErrorCode.INVALID_MESSAGE_DATA: {"InvalidMessageData", "MessageDataRejected"},
+}
+# Answered only by a FastAPI host's own HTTPException: no class of ours stands for it.
+NOT_A_CLASS = {errors.ErrorCode.HTTP_ERROR}
+
+
+def test_every_code_is_a_member_of_error_code() -> None:
+    for cls in _every_class():
+        assert type(cls.code) is errors.ErrorCode, cls
+
+
+def test_each_code_has_one_meaning() -> None:
+    """A code is set by one class; its subclasses that keep it are kinds of the same thing."""
+    declared: dict[errors.ErrorCode, set[str]] = {}
+    for cls in _every_class():
+        if "code" in vars(cls):
+            declared.setdefault(cls.code, set()).add(cls.__name__)
+    shared = {code: names for code, names in declared.items() if len(names) > 1}
+    assert shared == SAME_MEANING
+    # ... and every code of the list is some class's, but for the host's own.
+    assert set(errors.ErrorCode) - set(declared) == NOT_A_CLASS
+
+
+def test_one_code_one_status() -> None:
+    statuses: dict[errors.ErrorCode, set[int]] = {}
+    for cls in _every_class():
+        statuses.setdefault(cls.code, set()).add(cls.http_status)
+    assert {code: s for code, s in statuses.items() if len(s) > 1} == {}
+
+
+@pytest.mark.parametrize(
+    ("cls", "code"),
+    [
+        # The five codes that used to be shared, each split into one per meaning.
+        (errors.InvalidSignature, "session_signature_rejected"),  # WeChat's 87009
+        (errors.SignatureMismatch, "invalid_signature"),  # the rawData signature
+        (errors.InvalidArgs, "wechat_invalid_args"),  # WeChat's 40097
+        (errors.InvalidRequest, "invalid_request"),  # the client's request
+        (errors.RateLimited, "wechat_rate_limited"),  # WeChat's 45011, per user
+        (errors.Throttled, "rate_limited"),  # our own limits
+        (errors.ConfigurationError, "misconfigured"),  # our settings
+        (errors.BadAppCredentials, "bad_app_credentials"),
+        (errors.UpstreamMisconfigured, "wechat_misconfigured"),
+        (errors.PaySignatureRejected, "pay_signature_rejected"),
+        (errors.PayMisconfigured, "pay_misconfigured"),
+        (errors.InvalidPayKey, "invalid_pay_key"),
+        (errors.WeChatError, "wechat_error"),
+        (errors.UnknownWeChatError, "wechat_error"),  # inherited: the generic WeChat refusal
+        # Class names and codes agree about the session_key.
+        (errors.SessionKeyExpired, "session_key_expired"),  # WeChat's 87007
+        (errors.NoSessionKey, "session_key_missing"),  # none stored with this session
+    ],
+)
+def test_the_renamed_and_split_codes(cls: type[errors.WxLoginError], code: str) -> None:
+    assert cls.code == code
+
+
+def test_errors_only_an_operator_can_fix_are_marked() -> None:
+    marked = {cls.__name__ for cls in _every_class() if cls.needs_operator}
+    assert marked == {
+        "ConfigurationError",
+        "BadAppCredentials",
+        "UpstreamMisconfigured",
+        "PaySignatureRejected",
+        "PayMisconfigured",
+        "InvalidPayKey",
+    }
+    assert all(cls.http_status == 500 for cls in _every_class() if cls.needs_operator)

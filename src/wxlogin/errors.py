@@ -1,9 +1,10 @@
 """Every error wxlogin raises, in one tree.
 
-Each class is data as much as behaviour: a stable string ``code`` for API clients, the
-``http_status`` the service answers with, and whether the caller may ``retryable`` try again
-(``retry_after`` seconds, when known). The one HTTP error handler in ``wxlogin.api`` renders
-them; nothing else in the package knows about HTTP.
+Each class is data as much as behaviour: a stable ``code`` for API clients (a member of
+``ErrorCode``, the one list of codes, one meaning each), the ``http_status`` the service answers
+with, whether the caller may ``retryable`` try again (``retry_after`` seconds, when known), and
+whether it ``needs_operator``. The one HTTP error handler in ``wxlogin.api`` renders them;
+nothing else in the package knows about HTTP.
 
     WxLoginError
     ├── ConfigurationError ······ misconfigured (500)
@@ -11,18 +12,18 @@ them; nothing else in the package knows about HTTP.
     │   ├── InvalidCode ·········· 40029  invalid_code (400)
     │   ├── CodeUsed ············· 40163  code_used (400)
     │   ├── UserBlocked ·········· 40226  user_blocked (403)
-    │   ├── RateLimited ·········· 45011  rate_limited (429, retryable)
+    │   ├── RateLimited ·········· 45011  wechat_rate_limited (429, retryable)
     │   ├── QuotaExceeded ········ 45009  quota_exceeded (503, retryable)
     │   ├── UpstreamBusy ········· -1  upstream_busy (503, retryable)
     │   ├── InvalidCredential ···· 40001 40014 42001 41001  upstream_credential (502, retryable)
-    │   ├── BadAppCredentials ···· 40013 40125 41002 41004  misconfigured (500)
-    │   ├── UpstreamMisconfigured ·· 40002 40164 43002 87008  misconfigured (500)
+    │   ├── BadAppCredentials ···· 40013 40125 41002 41004  bad_app_credentials (500)
+    │   ├── UpstreamMisconfigured ·· 40002 40164 43002 87008  wechat_misconfigured (500)
     │   ├── MissingCode ·········· 41008  missing_code (400)
-    │   ├── InvalidArgs ·········· 40097  invalid_request (400)
+    │   ├── InvalidArgs ·········· 40097  wechat_invalid_args (400)
     │   ├── RiskControl ·········· 89503  risk_control (403)
     │   ├── ApiUnauthorized ······ 48001  api_unauthorized (403)
-    │   ├── InvalidSignature ····· 87009  invalid_signature (400)
-    │   ├── SessionKeyMissing ···· 87007  session_key_expired (409)
+    │   ├── InvalidSignature ····· 87009  session_signature_rejected (400)
+    │   ├── SessionKeyExpired ···· 87007  session_key_expired (409)
     │   ├── InvalidOpenid ········ 40003  invalid_openid (400)
     │   ├── OpenAccountMissing ··· 89002  open_account_missing (400)
     │   ├── InvalidTrade ········· 89300  invalid_trade (400)
@@ -33,9 +34,9 @@ them; nothing else in the package knows about HTTP.
     ├── PayError  — WeChat Pay (API v3)
     │   ├── PayApiError  — WeChat Pay answered with an error code; carries pay_code, status, field
     │   │   ├── PayInvalidRequest ···· PARAM_ERROR INVALID_REQUEST  pay_invalid_request (400)
-    │   │   ├── PaySignatureRejected ·· SIGN_ERROR  misconfigured (500)
+    │   │   ├── PaySignatureRejected ·· SIGN_ERROR  pay_signature_rejected (500)
     │   │   ├── PayNotAuthorized ····· NO_AUTH  pay_not_authorized (403)
-    │   │   ├── PayMisconfigured ····· APPID_MCHID_NOT_MATCH MCH_NOT_EXISTS  misconfigured (500)
+    │   │   ├── PayMisconfigured ····· APPID_MCHID_NOT_MATCH MCH_NOT_EXISTS  pay_misconfigured (500)
     │   │   ├── PayOrderNotFound ····· ORDER_NOT_EXIST RESOURCE_NOT_EXISTS NOT_FOUND
     │   │   │                          pay_not_found (404)
     │   │   ├── OutTradeNoUsed ······· OUT_TRADE_NO_USED  out_trade_no_used (409)
@@ -57,7 +58,7 @@ them; nothing else in the package knows about HTTP.
     │   │   ├── BadPaySignature ······ does not verify (forged or altered)
     │   │   │   └── PaySignatureProbe ·· a WECHATPAY/SIGNTEST/ probe
     │   │   └── PayDecryptionFailed ·· wrong APIv3 key, or altered  pay_decryption_failed (400)
-    │   └── InvalidPayKey ············ an unusable key or certificate  misconfigured (500)
+    │   └── InvalidPayKey ············ an unusable key or certificate  invalid_pay_key (500)
     ├── UpstreamError  — we could not get a usable answer from WeChat at all
     │   ├── UpstreamTimeout ······ upstream_timeout (504, retryable)
     │   ├── UpstreamUnavailable ·· upstream_unavailable (503, retryable)
@@ -77,6 +78,7 @@ them; nothing else in the package knows about HTTP.
         │   ├── SessionRevoked ··· session_revoked (401)
         │   └── RefreshReused ···· refresh_reused (401)
         ├── NotFound ············· not_found (404)
+        │   └── UserNotFound ······· the user a token or a caller names no longer exists
         ├── NoSessionKey ········· session_key_missing (409)
         ├── UnsupportedImage ····· unsupported_image (415)
         ├── OrderNotPayable ······ order_not_payable (409): paid, closed or expired
@@ -95,6 +97,7 @@ from __future__ import annotations
 
 import re
 import time
+from enum import StrEnum
 from typing import ClassVar
 
 __all__ = [
@@ -106,6 +109,7 @@ __all__ = [
     "CodeUsed",
     "ConfigurationError",
     "CryptoError",
+    "ErrorCode",
     "InvalidArgs",
     "InvalidCode",
     "InvalidCredential",
@@ -152,7 +156,7 @@ __all__ = [
     "RiskControl",
     "ServiceError",
     "ServiceTokenRejected",
-    "SessionKeyMissing",
+    "SessionKeyExpired",
     "SessionRevoked",
     "SignatureMismatch",
     "StalePayTimestamp",
@@ -172,6 +176,7 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "UserBlocked",
+    "UserNotFound",
     "WatermarkMismatch",
     "WeChatError",
     "WxLoginError",
@@ -180,15 +185,109 @@ __all__ = [
 ]
 
 
+class ErrorCode(StrEnum):
+    """Every error code wxlogin answers with, one meaning each: what API clients switch on."""
+
+    # A code belongs to one class of the tree, and to the subclasses that do not set their own
+    # (kinds of the same thing: every PayVerificationError is invalid_pay_signature). Two
+    # classes give invalid_message_data on purpose: the same refused value, whether WeChat or
+    # wxlogin saw it first. tests/test_errors.py holds the tree to this, and
+    # tests/api/test_openapi.py finds each code in /openapi.json under its class's status.
+
+    # Anything not ours, and the deployment's own settings.
+    INTERNAL_ERROR = "internal_error"
+    MISCONFIGURED = "misconfigured"
+    # WeChat's errcodes (WeChatError).
+    WECHAT_ERROR = "wechat_error"
+    INVALID_CODE = "invalid_code"
+    CODE_USED = "code_used"
+    USER_BLOCKED = "user_blocked"
+    WECHAT_RATE_LIMITED = "wechat_rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    UPSTREAM_BUSY = "upstream_busy"
+    UPSTREAM_CREDENTIAL = "upstream_credential"
+    BAD_APP_CREDENTIALS = "bad_app_credentials"
+    WECHAT_MISCONFIGURED = "wechat_misconfigured"
+    MISSING_CODE = "missing_code"
+    WECHAT_INVALID_ARGS = "wechat_invalid_args"
+    RISK_CONTROL = "risk_control"
+    API_UNAUTHORIZED = "api_unauthorized"
+    SESSION_SIGNATURE_REJECTED = "session_signature_rejected"
+    SESSION_KEY_EXPIRED = "session_key_expired"
+    INVALID_OPENID = "invalid_openid"
+    OPEN_ACCOUNT_MISSING = "open_account_missing"
+    INVALID_TRADE = "invalid_trade"
+    NOT_SUBSCRIBED = "not_subscribed"
+    INVALID_MESSAGE_DATA = "invalid_message_data"
+    INVALID_TEMPLATE = "invalid_template"
+    # WeChat Pay (PayError).
+    PAY_ERROR = "pay_error"
+    PAY_INVALID_REQUEST = "pay_invalid_request"
+    PAY_SIGNATURE_REJECTED = "pay_signature_rejected"
+    PAY_NOT_AUTHORIZED = "pay_not_authorized"
+    PAY_MISCONFIGURED = "pay_misconfigured"
+    PAY_NOT_FOUND = "pay_not_found"
+    OUT_TRADE_NO_USED = "out_trade_no_used"
+    ORDER_PAID = "order_paid"
+    ORDER_CLOSED = "order_closed"
+    REFUND_NOT_ENOUGH = "refund_not_enough"
+    PAY_REFUSED = "pay_refused"
+    PAY_RATE_LIMITED = "pay_rate_limited"
+    PAY_UPSTREAM_BUSY = "pay_upstream_busy"
+    UNTRUSTED_PAY_RESPONSE = "untrusted_pay_response"
+    INVALID_PAY_SIGNATURE = "invalid_pay_signature"
+    PAY_DECRYPTION_FAILED = "pay_decryption_failed"
+    INVALID_PAY_KEY = "invalid_pay_key"
+    # No usable answer at all (UpstreamError).
+    UPSTREAM_ERROR = "upstream_error"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    BAD_UPSTREAM_RESPONSE = "bad_upstream_response"
+    # Open data (CryptoError).
+    CRYPTO_ERROR = "crypto_error"
+    MALFORMED_ENCRYPTED_DATA = "malformed_encrypted_data"
+    SESSION_KEY_STALE = "session_key_stale"
+    WATERMARK_MISMATCH = "watermark_mismatch"
+    INVALID_SIGNATURE = "invalid_signature"
+    # The service's own refusals (ServiceError).
+    INVALID_REQUEST = "invalid_request"
+    UNKNOWN_APP = "unknown_app"
+    UNAUTHORIZED = "unauthorized"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    SESSION_REVOKED = "session_revoked"
+    REFRESH_REUSED = "refresh_reused"
+    NOT_FOUND = "not_found"
+    SESSION_KEY_MISSING = "session_key_missing"
+    UNSUPPORTED_IMAGE = "unsupported_image"
+    ORDER_NOT_PAYABLE = "order_not_payable"
+    REFUND_TOO_LARGE = "refund_too_large"
+    UNKNOWN_TEMPLATE = "unknown_template"
+    INVALID_SERVICE_TOKEN = "invalid_service_token"
+    RATE_LIMITED = "rate_limited"
+    NOT_READY = "not_ready"
+    # HTTP's own refusals (wxlogin.api.errors).
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # Inside a FastAPI host only: the host app's own HTTPException, with the status it chose.
+    # No class of ours has it, and wxlogin's routes never answer it.
+    HTTP_ERROR = "http_error"
+
+
 class WxLoginError(Exception):
     """Base of every wxlogin error.
 
     ``code`` is the stable machine-readable name shown to API clients; ``message`` is a
-    human sentence. Subclasses set the class-level defaults.
+    human sentence. Subclasses set the class-level defaults; a subclass that keeps its
+    parent's ``code`` is a kind of the same thing.
     """
 
-    code: ClassVar[str] = "internal_error"
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
     http_status: ClassVar[int] = 500
+    # Only a change to the deployment fixes it (settings, keys, WeChat's or WeChat Pay's
+    # console): the HTTP face logs these at ERROR, the others at WARNING.
+    needs_operator: ClassVar[bool] = False
     # An instance attribute, not a ClassVar: a few errors decide it per occurrence.
     retryable: bool = False
     default_message: ClassVar[str] = "internal error"
@@ -214,7 +313,8 @@ class WxLoginError(Exception):
 class ConfigurationError(WxLoginError):
     """wxlogin is set up wrongly (missing secret, placeholder key in production, ...)."""
 
-    code = "misconfigured"
+    code = ErrorCode.MISCONFIGURED
+    needs_operator = True
     default_message = "wxlogin is misconfigured"
 
 
@@ -238,7 +338,7 @@ class WeChatError(WxLoginError):
 
     errcodes: ClassVar[tuple[int, ...]] = ()
     default_retry_after: ClassVar[float | None] = None
-    code = "wechat_error"
+    code = ErrorCode.WECHAT_ERROR
     http_status = 502
     default_message = "WeChat refused the request"
 
@@ -264,28 +364,28 @@ class WeChatError(WxLoginError):
 
 class InvalidCode(WeChatError):
     errcodes = (40029,)
-    code = "invalid_code"
+    code = ErrorCode.INVALID_CODE
     http_status = 400
     default_message = "the code is invalid, expired, or was issued for another app"
 
 
 class CodeUsed(WeChatError):
     errcodes = (40163,)
-    code = "code_used"
+    code = ErrorCode.CODE_USED
     http_status = 400
     default_message = "the code has already been used; call wx.login again"
 
 
 class UserBlocked(WeChatError):
     errcodes = (40226,)
-    code = "user_blocked"
+    code = ErrorCode.USER_BLOCKED
     http_status = 403
     default_message = "WeChat refused to log in this user (high-risk account)"
 
 
 class RateLimited(WeChatError):
     errcodes = (45011,)
-    code = "rate_limited"
+    code = ErrorCode.WECHAT_RATE_LIMITED
     http_status = 429
     retryable = True
     default_message = "WeChat rate limit reached for this user; retry next minute"
@@ -296,7 +396,7 @@ class QuotaExceeded(WeChatError):
     """45009: a daily quota is used up; WeChat resets it at midnight, Beijing time."""
 
     errcodes = (45009,)
-    code = "quota_exceeded"
+    code = ErrorCode.QUOTA_EXCEEDED
     http_status = 503
     retryable = True
     default_message = "the app's daily WeChat API quota is used up"
@@ -321,7 +421,7 @@ def _seconds_to_beijing_midnight(now: float) -> float:
 
 class UpstreamBusy(WeChatError):
     errcodes = (-1,)
-    code = "upstream_busy"
+    code = ErrorCode.UPSTREAM_BUSY
     http_status = 503
     retryable = True
     default_message = "WeChat is busy; retry later"
@@ -332,7 +432,7 @@ class InvalidCredential(WeChatError):
     """The access_token we sent was superseded, malformed, expired or missing."""
 
     errcodes = (40001, 40014, 42001, 41001)
-    code = "upstream_credential"
+    code = ErrorCode.UPSTREAM_CREDENTIAL
     http_status = 502
     retryable = True
     default_message = "WeChat rejected the access_token"
@@ -342,7 +442,8 @@ class BadAppCredentials(WeChatError):
     """The appid or AppSecret configured for this app is wrong or missing."""
 
     errcodes = (40013, 40125, 41002, 41004)
-    code = "misconfigured"
+    code = ErrorCode.BAD_APP_CREDENTIALS
+    needs_operator = True
     http_status = 500
     default_message = "WeChat rejected the app's appid or AppSecret"
 
@@ -351,35 +452,36 @@ class UpstreamMisconfigured(WeChatError):
     """WeChat says our request is wrong in a way only a deployment change fixes."""
 
     errcodes = (40002, 40164, 43002, 87008)
-    code = "misconfigured"
+    code = ErrorCode.WECHAT_MISCONFIGURED
+    needs_operator = True
     http_status = 500
     default_message = "WeChat rejected the request as misconfigured (grant type, IP allow-list)"
 
 
 class MissingCode(WeChatError):
     errcodes = (41008,)
-    code = "missing_code"
+    code = ErrorCode.MISSING_CODE
     http_status = 400
     default_message = "no code was sent"
 
 
 class InvalidArgs(WeChatError):
     errcodes = (40097,)
-    code = "invalid_request"
+    code = ErrorCode.WECHAT_INVALID_ARGS
     http_status = 400
     default_message = "WeChat rejected the arguments"
 
 
 class RiskControl(WeChatError):
     errcodes = (89503,)
-    code = "risk_control"
+    code = ErrorCode.RISK_CONTROL
     http_status = 403
     default_message = "WeChat risk control refused the call"
 
 
 class ApiUnauthorized(WeChatError):
     errcodes = (48001,)
-    code = "api_unauthorized"
+    code = ErrorCode.API_UNAUTHORIZED
     http_status = 403
     default_message = "this app is not authorised for the WeChat API it called"
 
@@ -388,35 +490,35 @@ class InvalidSignature(WeChatError):
     """87009: the session_key signature did not verify (the key is stale, rotated or unknown)."""
 
     errcodes = (87009,)
-    code = "invalid_signature"
+    code = ErrorCode.SESSION_SIGNATURE_REJECTED
     http_status = 400
     default_message = "WeChat did not accept the session_key signature"
 
 
-class SessionKeyMissing(WeChatError):
+class SessionKeyExpired(WeChatError):
     errcodes = (87007,)
-    code = "session_key_expired"
+    code = ErrorCode.SESSION_KEY_EXPIRED
     http_status = 409
     default_message = "WeChat has no valid session_key for this user; call wx.login again"
 
 
 class InvalidOpenid(WeChatError):
     errcodes = (40003,)
-    code = "invalid_openid"
+    code = ErrorCode.INVALID_OPENID
     http_status = 400
     default_message = "WeChat does not know this openid"
 
 
 class OpenAccountMissing(WeChatError):
     errcodes = (89002,)
-    code = "open_account_missing"
+    code = ErrorCode.OPEN_ACCOUNT_MISSING
     http_status = 400
     default_message = "the app is not bound to an Open Platform account"
 
 
 class InvalidTrade(WeChatError):
     errcodes = (89300,)
-    code = "invalid_trade"
+    code = ErrorCode.INVALID_TRADE
     http_status = 400
     default_message = "WeChat does not know this payment, or it is too old"
 
@@ -430,7 +532,7 @@ class NotSubscribed(WeChatError):
     (``wx.requestSubscribeMessage``, from a tap) before the next send."""
 
     errcodes = (43101,)
-    code = "not_subscribed"
+    code = ErrorCode.NOT_SUBSCRIBED
     http_status = 403
     default_message = "the user has no accept left for this template: ask again from a tap"
 
@@ -446,7 +548,7 @@ class InvalidMessageData(WeChatError):
     """
 
     errcodes = (47003,)
-    code = "invalid_message_data"
+    code = ErrorCode.INVALID_MESSAGE_DATA
     http_status = 400
     default_message = "WeChat refused a value of the message"
 
@@ -467,7 +569,7 @@ class InvalidMessageData(WeChatError):
 
 class InvalidTemplate(WeChatError):
     errcodes = (40037,)
-    code = "invalid_template"
+    code = ErrorCode.INVALID_TEMPLATE
     http_status = 400
     default_message = "WeChat has no such template for this mini program"
 
@@ -475,7 +577,6 @@ class InvalidTemplate(WeChatError):
 class UnknownWeChatError(WeChatError):
     """An errcode wxlogin has no specific class for; errcode and errmsg are kept."""
 
-    code = "wechat_error"
     http_status = 502
     default_message = "WeChat returned an error"
 
@@ -497,7 +598,7 @@ _BY_ERRCODE: dict[int, type[WeChatError]] = {
         RiskControl,
         ApiUnauthorized,
         InvalidSignature,
-        SessionKeyMissing,
+        SessionKeyExpired,
         InvalidOpenid,
         OpenAccountMissing,
         InvalidTrade,
@@ -530,7 +631,7 @@ def error_for_errcode(
 class PayError(WxLoginError):
     """Base of everything WeChat Pay (API v3) can go wrong with."""
 
-    code = "pay_error"
+    code = ErrorCode.PAY_ERROR
     http_status = 502
     default_message = "WeChat Pay could not complete the request"
 
@@ -580,7 +681,7 @@ class PayApiError(PayError):
 
 class PayInvalidRequest(PayApiError):
     pay_codes = ("PARAM_ERROR", "INVALID_REQUEST")
-    code = "pay_invalid_request"
+    code = ErrorCode.PAY_INVALID_REQUEST
     http_status = 400
     default_message = "WeChat Pay rejected the request's parameters"
 
@@ -590,14 +691,15 @@ class PaySignatureRejected(PayApiError):
     match its serial, a wrong mchid, or a server clock more than 5 minutes off."""
 
     pay_codes = ("SIGN_ERROR",)
-    code = "misconfigured"
+    code = ErrorCode.PAY_SIGNATURE_REJECTED
+    needs_operator = True
     http_status = 500
     default_message = "WeChat Pay rejected the request signature (merchant key, serial or clock)"
 
 
 class PayNotAuthorized(PayApiError):
     pay_codes = ("NO_AUTH",)
-    code = "pay_not_authorized"
+    code = ErrorCode.PAY_NOT_AUTHORIZED
     http_status = 403
     default_message = "the merchant is not authorised for this WeChat Pay operation"
 
@@ -606,14 +708,15 @@ class PayMisconfigured(PayApiError):
     """The appid is not bound to the mchid, or the mchid does not exist."""
 
     pay_codes = ("APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS")
-    code = "misconfigured"
+    code = ErrorCode.PAY_MISCONFIGURED
+    needs_operator = True
     http_status = 500
     default_message = "WeChat Pay does not accept this appid and mchid together"
 
 
 class PayOrderNotFound(PayApiError):
     pay_codes = ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS", "NOT_FOUND")
-    code = "pay_not_found"
+    code = ErrorCode.PAY_NOT_FOUND
     http_status = 404
     default_message = "WeChat Pay has no such order or refund"
 
@@ -622,21 +725,21 @@ class OutTradeNoUsed(PayApiError):
     """The out_trade_no was already used for an order with other parameters."""
 
     pay_codes = ("OUT_TRADE_NO_USED",)
-    code = "out_trade_no_used"
+    code = ErrorCode.OUT_TRADE_NO_USED
     http_status = 409
     default_message = "the out_trade_no is already used by an order with other parameters"
 
 
 class OrderAlreadyPaid(PayApiError):
     pay_codes = ("ORDERPAID",)
-    code = "order_paid"
+    code = ErrorCode.ORDER_PAID
     http_status = 409
     default_message = "the order is already paid"
 
 
 class OrderClosed(PayApiError):
     pay_codes = ("ORDER_CLOSED",)
-    code = "order_closed"
+    code = ErrorCode.ORDER_CLOSED
     http_status = 409
     default_message = "the order is closed"
 
@@ -645,7 +748,7 @@ class RefundNotEnough(PayApiError):
     """NOT_ENOUGH: more refunded than the order has left (or than the merchant's balance)."""
 
     pay_codes = ("NOT_ENOUGH",)
-    code = "refund_not_enough"
+    code = ErrorCode.REFUND_NOT_ENOUGH
     http_status = 409
     default_message = "not enough left to refund"
 
@@ -654,14 +757,14 @@ class PayTradeRefused(PayApiError):
     """WeChat Pay's business rules or risk control refused the trade."""
 
     pay_codes = ("TRADE_ERROR", "RULE_LIMIT", "ACCOUNT_ERROR", "USER_ACCOUNT_ABNORMAL")
-    code = "pay_refused"
+    code = ErrorCode.PAY_REFUSED
     http_status = 403
     default_message = "WeChat Pay refused the trade"
 
 
 class PayRateLimited(PayApiError):
     pay_codes = ("RATELIMIT_EXCEEDED", "FREQUENCY_LIMITED")
-    code = "pay_rate_limited"
+    code = ErrorCode.PAY_RATE_LIMITED
     http_status = 429
     retryable = True
     default_message = "WeChat Pay's rate limit was reached; retry later"
@@ -672,7 +775,7 @@ class PaySystemError(PayApiError):
     """SYSTEM_ERROR / BANK_ERROR: WeChat Pay's own failure; retry with the same parameters."""
 
     pay_codes = ("SYSTEM_ERROR", "BANK_ERROR")
-    code = "pay_upstream_busy"
+    code = ErrorCode.PAY_UPSTREAM_BUSY
     http_status = 503
     retryable = True
     default_message = "WeChat Pay failed on its side; retry with the same parameters"
@@ -682,7 +785,6 @@ class PaySystemError(PayApiError):
 class UnknownPayError(PayApiError):
     """A code wxlogin has no class for; ``pay_code`` and ``status`` are kept."""
 
-    code = "pay_error"
     http_status = 502
     default_message = "WeChat Pay returned an error"
 
@@ -755,7 +857,7 @@ class UntrustedPayResponse(PayError):
     """A WeChat Pay answer whose signature did not verify; ``reason`` is the specific
     ``PayVerificationError``. Nothing in such an answer is used: it may not be WeChat Pay's."""
 
-    code = "untrusted_pay_response"
+    code = ErrorCode.UNTRUSTED_PAY_RESPONSE
     http_status = 502
     default_message = "WeChat Pay's answer failed signature verification"
 
@@ -772,7 +874,7 @@ class PayVerificationError(PayError):
     be trusted. A callback refused with any of these gets a non-2xx answer, so a genuine one
     is delivered again."""
 
-    code = "invalid_pay_signature"
+    code = ErrorCode.INVALID_PAY_SIGNATURE
     http_status = 401
     default_message = "the WeChat Pay signature cannot be trusted"
 
@@ -810,7 +912,7 @@ class PayDecryptionFailed(PayVerificationError):
     """AEAD_AES_256_GCM refused the resource. After a good signature this almost always means
     the configured APIv3 key is not the merchant's current one."""
 
-    code = "pay_decryption_failed"
+    code = ErrorCode.PAY_DECRYPTION_FAILED
     http_status = 400
     default_message = (
         "the WeChat Pay resource did not decrypt (wrong APIv3 key, or altered ciphertext)"
@@ -820,7 +922,8 @@ class PayDecryptionFailed(PayVerificationError):
 class InvalidPayKey(PayError):
     """A merchant key, WeChat Pay public key or platform certificate that cannot be used."""
 
-    code = "misconfigured"
+    code = ErrorCode.INVALID_PAY_KEY
+    needs_operator = True
     http_status = 500
     default_message = "a WeChat Pay key or certificate is not usable"
 
@@ -831,7 +934,7 @@ class InvalidPayKey(PayError):
 class UpstreamError(WxLoginError):
     """No usable answer from WeChat. ``request_sent`` tells whether it may have been acted on."""
 
-    code = "upstream_error"
+    code = ErrorCode.UPSTREAM_ERROR
     http_status = 502
     default_message = "WeChat could not be reached"
 
@@ -847,21 +950,21 @@ class UpstreamError(WxLoginError):
 
 
 class UpstreamTimeout(UpstreamError):
-    code = "upstream_timeout"
+    code = ErrorCode.UPSTREAM_TIMEOUT
     http_status = 504
     retryable = True
     default_message = "WeChat did not answer in time"
 
 
 class UpstreamUnavailable(UpstreamError):
-    code = "upstream_unavailable"
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
     http_status = 503
     retryable = True
     default_message = "WeChat could not be reached"
 
 
 class BadUpstreamResponse(UpstreamError):
-    code = "bad_upstream_response"
+    code = ErrorCode.BAD_UPSTREAM_RESPONSE
     http_status = 502
     default_message = "WeChat answered with something that is not the expected JSON"
 
@@ -876,7 +979,7 @@ class BadUpstreamResponse(UpstreamError):
 
 
 class CryptoError(WxLoginError):
-    code = "crypto_error"
+    code = ErrorCode.CRYPTO_ERROR
     http_status = 400
     default_message = "the signed or encrypted data could not be verified"
 
@@ -884,14 +987,14 @@ class CryptoError(WxLoginError):
 class MalformedEncryptedData(CryptoError):
     """The session_key, iv or encryptedData is not valid base64 of the right length."""
 
-    code = "malformed_encrypted_data"
+    code = ErrorCode.MALFORMED_ENCRYPTED_DATA
     default_message = "encryptedData, iv or session_key is malformed"
 
 
 class StaleSessionKey(CryptoError):
     """Decryption produced garbage: almost always a session_key rotated by a later wx.login."""
 
-    code = "session_key_stale"
+    code = ErrorCode.SESSION_KEY_STALE
     http_status = 409
     default_message = (
         "decryption failed: the session_key is probably stale — "
@@ -900,12 +1003,12 @@ class StaleSessionKey(CryptoError):
 
 
 class WatermarkMismatch(CryptoError):
-    code = "watermark_mismatch"
+    code = ErrorCode.WATERMARK_MISMATCH
     default_message = "the data was encrypted for another app (watermark appid mismatch)"
 
 
 class SignatureMismatch(CryptoError):
-    code = "invalid_signature"
+    code = ErrorCode.INVALID_SIGNATURE
     default_message = "the rawData signature does not match"
 
 
@@ -913,11 +1016,12 @@ class SignatureMismatch(CryptoError):
 
 
 class ServiceError(WxLoginError):
-    code = "service_error"
+    """Base of the service's refusals; each has its own code. The base keeps
+    ``internal_error``: a refusal that says no more than this is our fault."""
 
 
 class InvalidRequest(ServiceError):
-    code = "invalid_request"
+    code = ErrorCode.INVALID_REQUEST
     http_status = 400
     default_message = "the request is invalid"
 
@@ -929,7 +1033,7 @@ class MessageDataRejected(InvalidRequest):
     on purpose: the same mistake, whichever side saw it first.
     """
 
-    code = "invalid_message_data"
+    code = ErrorCode.INVALID_MESSAGE_DATA
     default_message = "a value of the message breaks its keyword's rule"
 
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
@@ -938,45 +1042,52 @@ class MessageDataRejected(InvalidRequest):
 
 
 class UnknownApp(ServiceError):
-    code = "unknown_app"
+    code = ErrorCode.UNKNOWN_APP
     http_status = 400
     default_message = "this appid is not configured on this server"
 
 
 class AuthenticationError(ServiceError):
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
     http_status = 401
     default_message = "authentication required"
 
 
 class InvalidToken(AuthenticationError):
-    code = "invalid_token"
+    code = ErrorCode.INVALID_TOKEN
     default_message = "the token is invalid"
 
 
 class TokenExpired(AuthenticationError):
-    code = "token_expired"
+    code = ErrorCode.TOKEN_EXPIRED
     default_message = "the token has expired"
 
 
 class SessionRevoked(AuthenticationError):
-    code = "session_revoked"
+    code = ErrorCode.SESSION_REVOKED
     default_message = "the session has been revoked; log in again"
 
 
 class RefreshReused(AuthenticationError):
-    code = "refresh_reused"
+    code = ErrorCode.REFRESH_REUSED
     default_message = "this refresh token was already used; the session has been revoked"
 
 
 class NotFound(ServiceError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     http_status = 404
     default_message = "not found"
 
 
+class UserNotFound(NotFound):
+    """The user an access token or a host app's call names does not exist (any more): one
+    sentence for it, wherever it is found out."""
+
+    default_message = "no such user"
+
+
 class NoSessionKey(ServiceError):
-    code = "session_key_missing"
+    code = ErrorCode.SESSION_KEY_MISSING
     http_status = 409
     default_message = "no session_key is stored for this session; call wx.login again"
 
@@ -988,7 +1099,7 @@ class UnsupportedImage(ServiceError):
     type are the client's say-so and are never looked at.
     """
 
-    code = "unsupported_image"
+    code = ErrorCode.UNSUPPORTED_IMAGE
     http_status = 415
     default_message = "the file is not a JPEG, PNG or WebP image"
 
@@ -996,7 +1107,7 @@ class UnsupportedImage(ServiceError):
 class OrderNotPayable(ServiceError):
     """The order can no longer be paid: it is paid already, closed, or past its expiry."""
 
-    code = "order_not_payable"
+    code = ErrorCode.ORDER_NOT_PAYABLE
     http_status = 409
     default_message = "the order cannot be paid: it is paid, closed or expired"
 
@@ -1009,7 +1120,7 @@ class RefundTooLarge(ServiceError):
     WeChat Pay's own refusal of the same thing is ``RefundNotEnough``.
     """
 
-    code = "refund_too_large"
+    code = ErrorCode.REFUND_TOO_LARGE
     http_status = 409
     default_message = "less than that is left to refund of this order"
 
@@ -1017,7 +1128,7 @@ class RefundTooLarge(ServiceError):
 class UnknownTemplate(ServiceError):
     """A subscribe-message template this server has not declared (``message_templates``)."""
 
-    code = "unknown_template"
+    code = ErrorCode.UNKNOWN_TEMPLATE
     http_status = 400
     default_message = "this message template is not declared on this server"
 
@@ -1029,20 +1140,20 @@ class ServiceTokenRejected(ServiceError):
     app's backend has no session to refresh.
     """
 
-    code = "invalid_service_token"
+    code = ErrorCode.INVALID_SERVICE_TOKEN
     http_status = 401
     default_message = "send a service token as 'Authorization: Bearer <token>'"
 
 
 class Throttled(ServiceError):
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
     http_status = 429
     retryable = True
     default_message = "too many requests; slow down"
 
 
 class NotReady(ServiceError):
-    code = "not_ready"
+    code = ErrorCode.NOT_READY
     http_status = 503
     retryable = True
     default_message = "the service is not ready"

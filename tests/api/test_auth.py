@@ -73,14 +73,14 @@ async def test_malformed_login_requests(wx: Harness, body: Any) -> None:
     [
         (40029, 400, "invalid_code", None),
         (40163, 400, "code_used", None),
-        (45011, 429, "rate_limited", "60"),
+        (45011, 429, "wechat_rate_limited", "60"),
         (40226, 403, "user_blocked", None),
         (-1, 503, "upstream_busy", "1"),
         (45009, 503, "quota_exceeded", None),
         (41008, 400, "missing_code", None),
-        (40125, 500, "misconfigured", None),
-        (40013, 500, "misconfigured", None),
-        (40164, 500, "misconfigured", None),
+        (40125, 500, "bad_app_credentials", None),
+        (40013, 500, "bad_app_credentials", None),
+        (40164, 500, "wechat_misconfigured", None),
         (61451, 502, "wechat_error", None),
     ],
 )

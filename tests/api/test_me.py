@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jwt
 import orjson
 import pytest
 
@@ -113,13 +114,30 @@ async def test_malformed_encrypted_data(wx: Harness) -> None:
     body = await wx.login("alice")
     response = await wx.http.post(
         "/me/phone",
-        json={"encrypted_data": "%%%", "iv": "short"},
+        json={"encrypted_data": "%%%", "iv": "r7BXXKkLb8qrSNn05n0qiA=="},
         headers=bearer(body["access_token"]),
     )
     assert (response.status_code, response.json()["error"]["code"]) == (
         400,
         "malformed_encrypted_data",
     )
+
+
+@pytest.mark.parametrize(
+    "iv", ["short", "r7BXXKkLb8qrSNn05n0qiA", "r7BXXKkLb8qrSNn05n0qiAAA", "%" * 24]
+)
+async def test_an_iv_is_24_characters_of_base64_as_documented(wx: Harness, iv: str) -> None:
+    """/openapi.json says what an iv looks like (16 bytes in base64), and the body is held to
+    it before anything is decrypted."""
+    body = await wx.login("alice")
+    response = await wx.http.post(
+        "/me/phone",
+        json={"encrypted_data": "CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZM", "iv": iv},
+        headers=bearer(body["access_token"]),
+    )
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (400, "invalid_request")
+    assert error["message"].startswith("iv: ")
 
 
 # ---------------------------------------------------------------------------- profile
@@ -293,3 +311,29 @@ async def test_every_session_of_a_user_decrypts_with_the_latest_key(wx: Harness)
     )
     assert response.status_code == 200, response.text
     assert response.json()["phone"] == "13700000000"
+
+
+async def test_a_user_that_is_gone_is_not_found_in_one_sentence(wx: Harness) -> None:
+    """A valid token for a user the database no longer has: every /me* route answers the
+    documented 404 not_found, in the same words."""
+    body = await wx.login("alice")
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    headers = bearer(wx.forge({**claims, "sub": "u_" + "0" * 26}))
+    spec = (await wx.http.get("/openapi.json")).json()
+    answers = {
+        ("GET", "/me"): await wx.http.get("/me", headers=headers),
+        ("PATCH", "/me/profile"): await wx.http.patch(
+            "/me/profile", json={"nickname": "N"}, headers=headers
+        ),
+        ("POST", "/me/profile"): await wx.http.post(
+            "/me/profile", json={"nickname": "N"}, headers=headers
+        ),
+        ("POST", "/me/phone"): await wx.http.post(
+            "/me/phone", json={"code": wx.sim.phone_code(APPID, "alice")}, headers=headers
+        ),
+    }
+    for (method, path), response in answers.items():
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"] == {"code": "not_found", "message": "no such user"}, path
+        documented = spec["paths"][path][method.lower()]["responses"]["404"]["x-error-codes"]
+        assert "not_found" in documented, path

@@ -12,10 +12,10 @@ from wxlogin.pay import protocol as wxpay
 PAY_CODES = [
     ("PARAM_ERROR", errors.PayInvalidRequest, 400, False, "pay_invalid_request"),
     ("INVALID_REQUEST", errors.PayInvalidRequest, 400, False, "pay_invalid_request"),
-    ("SIGN_ERROR", errors.PaySignatureRejected, 500, False, "misconfigured"),
+    ("SIGN_ERROR", errors.PaySignatureRejected, 500, False, "pay_signature_rejected"),
     ("NO_AUTH", errors.PayNotAuthorized, 403, False, "pay_not_authorized"),
-    ("APPID_MCHID_NOT_MATCH", errors.PayMisconfigured, 500, False, "misconfigured"),
-    ("MCH_NOT_EXISTS", errors.PayMisconfigured, 500, False, "misconfigured"),
+    ("APPID_MCHID_NOT_MATCH", errors.PayMisconfigured, 500, False, "pay_misconfigured"),
+    ("MCH_NOT_EXISTS", errors.PayMisconfigured, 500, False, "pay_misconfigured"),
     ("ORDER_NOT_EXIST", errors.PayOrderNotFound, 404, False, "pay_not_found"),
     ("RESOURCE_NOT_EXISTS", errors.PayOrderNotFound, 404, False, "pay_not_found"),
     ("NOT_FOUND", errors.PayOrderNotFound, 404, False, "pay_not_found"),

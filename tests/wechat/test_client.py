@@ -292,7 +292,7 @@ async def test_a_rotated_session_key_fails_the_check(client: WeChatClient, sim: 
 
 
 async def test_reset_for_a_user_without_key(client: WeChatClient, sim: Simulator) -> None:
-    with pytest.raises(errors.SessionKeyMissing):
+    with pytest.raises(errors.SessionKeyExpired):
         await client.reset_session_key(sim.openid(APPID, "nobody"), "k" * 24)
 
 

@@ -16,7 +16,7 @@ from wxlogin.api.docs import DOCS_HEADERS, DOCS_HTML
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
-from wxlogin.api.openapi import build_openapi
+from wxlogin.api.openapi import build_openapi, require_appid
 from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import MethodTable, build_table
@@ -36,7 +36,9 @@ API_DESCRIPTION = (
     '`{"error": {"code", "message", "wechat_errcode"?}}`; each route lists its codes per '
     "status. Request bodies are JSON (a missing Content-Type is read as JSON, any other type "
     "is refused with 415) of at most 1 MiB by default (413 beyond, before anything is parsed); "
-    "the avatar upload alone is multipart/form-data, with its own limit."
+    "the avatar upload alone is multipart/form-data, with its own limit. A path not listed "
+    "answers 404 `not_found`, a method a path does not list 405 `method_not_allowed` with "
+    "`Allow`."
 )
 
 
@@ -85,6 +87,8 @@ class WxLoginApp:
         self.openapi = build_openapi(
             routes, title="wxlogin", version=__version__, description=API_DESCRIPTION
         )
+        if len(settings.appids) > 1:
+            require_appid(self.openapi)
         openapi_json = msgspec.json.encode(self.openapi)
         # Pages that are not part of the API: fixed bytes, built once, GET and HEAD only.
         self._pages: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {

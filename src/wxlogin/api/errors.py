@@ -19,6 +19,8 @@ import msgspec
 from wxlogin.api.schemas import ErrorBody, ErrorDetail
 from wxlogin.errors import (
     AuthenticationError,
+    ErrorCode,
+    NotFound,
     ServiceError,
     ServiceTokenRejected,
     WeChatError,
@@ -42,19 +44,19 @@ _encode = msgspec.json.Encoder().encode
 
 
 class BodyTooLarge(ServiceError):
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
     http_status = 413
     default_message = "the request body is too large"
 
 
 class UnsupportedMediaType(ServiceError):
-    code = "unsupported_media_type"
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     http_status = 415
     default_message = "send the body as JSON (Content-Type: application/json)"
 
 
 class MethodNotAllowed(ServiceError):
-    code = "method_not_allowed"
+    code = ErrorCode.METHOD_NOT_ALLOWED
     http_status = 405
     default_message = "this route does not answer that method"
 
@@ -63,18 +65,16 @@ class MethodNotAllowed(ServiceError):
         super().__init__(message)
 
 
-class RouteNotFound(ServiceError):
-    code = "not_found"
-    http_status = 404
+class RouteNotFound(NotFound):
+    """Nothing is served at this path. To a client, the same ``not_found`` as a missing user or
+    order: nothing at this address."""
+
     default_message = "no such route"
 
 
 class UnexpectedError(WxLoginError):
-    """What a client sees of any exception that is not ours: a code and nothing else."""
-
-    code = "internal_error"
-    http_status = 500
-    default_message = "internal error"
+    """What a client sees of any exception that is not ours: the base's ``internal_error``
+    and nothing else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def render_error(exc: WxLoginError, method: str, path: str) -> ErrorReply:
         headers.append((b"allow", ", ".join(exc.allowed).encode()))
     if exc.http_status >= 500 and not isinstance(exc, UnexpectedError):
         _log.log(
-            logging.ERROR if exc.code == "misconfigured" else logging.WARNING,
+            logging.ERROR if exc.needs_operator else logging.WARNING,
             "%s %s -> %s %s: %s",
             method,
             path,
@@ -113,7 +113,7 @@ def render_error(exc: WxLoginError, method: str, path: str) -> ErrorReply:
     return ErrorReply(exc.http_status, headers, body)
 
 
-def render_status(status: int, code: str, message: str) -> ErrorReply:
+def render_status(status: int, code: ErrorCode, message: str) -> ErrorReply:
     """For a status that no class of ours stands for (a host app's own HTTPException)."""
     return ErrorReply(status, [], _encode(ErrorBody(ErrorDetail(code, message))))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -35,7 +35,13 @@ from wxlogin.api.errors import (
 )
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
-from wxlogin.api.openapi import BEARER_SCHEME, SERVICE_SCHEME, build_openapi
+from wxlogin.api.openapi import (
+    BEARER_SCHEME,
+    SERVICE_SCHEME,
+    build_openapi,
+    error_responses,
+    require_appid,
+)
 from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import (
@@ -49,7 +55,14 @@ from wxlogin.api.routing import (
 from wxlogin.api.server import Face, Receive, Scope, Send
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
+from wxlogin.errors import (
+    AuthenticationError,
+    ErrorCode,
+    InvalidRequest,
+    NotReady,
+    ServiceTokenRejected,
+    WxLoginError,
+)
 from wxlogin.service.factory import build_service
 from wxlogin.service.login import LoginService
 from wxlogin.tokens import AccessClaims
@@ -60,6 +73,9 @@ __all__ = ["STATE_KEY", "CurrentUser", "ServiceCaller", "ServiceDep", "get_servi
 STATE_KEY = "wxlogin_service"
 _SCHEMA_PREFIX = "wxlogin."  # our component names in the host's document
 _log = logging.getLogger("wxlogin.api")
+_NOT_JSON = "the body is not valid JSON"
+# What FastAPI raises (HTTPException 400) when it cannot read a request body at all.
+_FASTAPI_UNPARSEABLE = "There was an error parsing the body"
 # Same scheme name as our own document, so the host's routes and ours share one scheme.
 _bearer = HTTPBearer(
     auto_error=False,
@@ -138,6 +154,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            # Its location is the parser's offset ("14: JSON decode error"): say it as ours do.
+            problems.append(_NOT_JSON)
+            continue
         where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
         problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     error = InvalidRequest("; ".join(problems) or "invalid request")
@@ -152,8 +172,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         error = MethodNotAllowed(tuple(m.strip() for m in allowed.split(",") if m.strip()))
+    elif exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSEABLE:
+        # FastAPI's own answer to a body it could not read at all (not UTF-8, a broken form).
+        error = InvalidRequest("the body could not be parsed")
     else:  # the host raised HTTPException itself: keep its status, words and headers
-        reply = render_status(exc.status_code, "http_error", str(exc.detail))
+        reply = render_status(exc.status_code, ErrorCode.HTTP_ERROR, str(exc.detail))
         return Response(reply.body, reply.status, exc.headers, media_type="application/json")
     return _response(render_error(error, request.method, request.url.path))
 
@@ -198,6 +221,8 @@ def setup(
     ours = build_openapi(
         routes, title="wxlogin", version=__version__, description="", schema_prefix=_SCHEMA_PREFIX
     )
+    if len(settings.appids) > 1:
+        require_appid(ours, _SCHEMA_PREFIX)
     _merge_openapi(app, ours)
     inner = app.router.lifespan_context
 
@@ -229,6 +254,7 @@ def _merge_openapi(app: FastAPI, ours: dict[str, Any]) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = build_host_document()
+        _host_errors_as_answered(document)
         document.setdefault("paths", {}).update(ours["paths"])
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(ours["components"]["schemas"])
@@ -240,3 +266,48 @@ def _merge_openapi(app: FastAPI, ours: dict[str, Any]) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+# FastAPI documents a 422 HTTPValidationError on every host route that validates input; the
+# handler setup installs answers 400 invalid_request instead, in our error shape.
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+_ERROR_REF = {"$ref": f"#/components/schemas/{_SCHEMA_PREFIX}ErrorBody"}
+
+
+def _host_errors_as_answered(document: dict[str, Any]) -> None:
+    """Document the host's own routes' errors as setup's handlers answer them: validation as
+    400 ``invalid_request``, and the 401s of ``CurrentUser`` and ``ServiceCaller``."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            classes: list[type[WxLoginError]] = []
+            if responses.pop("422", None) is not None:
+                classes.append(InvalidRequest)
+            schemes = {name for need in operation.get("security", ()) for name in need}
+            if BEARER_SCHEME in schemes:
+                classes += [AuthenticationError, *_subclasses(AuthenticationError), NotReady]
+            if SERVICE_SCHEME in schemes:
+                classes += [ServiceTokenRejected, NotReady]
+            for status, documented in error_responses(classes, _ERROR_REF).items():
+                responses.setdefault(status, documented)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _FASTAPI_VALIDATION:  # HTTPValidationError first: it refers to the other
+        if name in schemas and f"#/components/schemas/{name}" not in set(_refs(document)):
+            del schemas[name]
+
+
+def _subclasses(root: type[WxLoginError]) -> list[type[WxLoginError]]:
+    return [cls for sub in root.__subclasses__() for cls in (sub, *_subclasses(sub))]
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """Every ``$ref`` in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)

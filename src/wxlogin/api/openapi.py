@@ -19,13 +19,23 @@ from wxlogin.api.routing import BinaryContent, Route
 from wxlogin.api.schemas import ErrorBody
 from wxlogin.errors import (
     AuthenticationError,
+    ConfigurationError,
     InvalidRequest,
     NotReady,
     ServiceTokenRejected,
     WxLoginError,
 )
 
-__all__ = ["BEARER_SCHEME", "SERVICE_SCHEME", "TAGS", "build_openapi", "error_classes"]
+__all__ = [
+    "BEARER_SCHEME",
+    "SERVICE_SCHEME",
+    "TAGS",
+    "build_openapi",
+    "error_classes",
+    "error_responses",
+    "error_schema",
+    "require_appid",
+]
 
 BEARER_SCHEME = "bearerAuth"
 # Server-to-server routes: a host app's backend with one of the service tokens.
@@ -43,7 +53,7 @@ _STATUS_TEXT = {
     401: "Not authenticated",
     403: "Refused",
     404: "Not found",
-    409: "Conflict: the session_key is stale or missing",
+    409: "Conflict with the state of things",
     413: "Body too large",
     415: "Unsupported media type",
     429: "Too many requests",
@@ -70,7 +80,9 @@ def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
     if route.service_credential:
         roots.append(ServiceTokenRejected)
     if route.uses_service:
-        roots.append(NotReady)
+        # Not started yet; or, deep in any request, a setting that cannot work (a WeChat
+        # request that cannot be built, no signing key): the operator's to fix, said as such.
+        roots += [NotReady, ConfigurationError]
     seen: dict[type[WxLoginError], None] = {}
     for root in roots:
         for cls in _subtree(root):
@@ -79,17 +91,27 @@ def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
     return list(seen)
 
 
-def _error_responses(route: Route[Any], error_ref: dict[str, Any]) -> dict[str, Any]:
+def error_schema(error_ref: dict[str, Any], codes: Iterable[str]) -> dict[str, Any]:
+    """The error body, its ``code`` narrowed to ``codes``: a client (or a fuzzer checking our
+    answers against this document) learns exactly which codes a route answers per status."""
+    narrowed = {"properties": {"error": {"properties": {"code": {"enum": list(codes)}}}}}
+    return {"allOf": [error_ref, narrowed]}
+
+
+def error_responses(
+    classes: Iterable[type[WxLoginError]], error_ref: dict[str, Any]
+) -> dict[str, Any]:
+    """OpenAPI responses for errors of these classes: per status, the codes and their words."""
     by_status: dict[int, dict[str, type[WxLoginError]]] = {}
-    for cls in error_classes(route):
-        by_status.setdefault(cls.http_status, {}).setdefault(cls.code, cls)
+    for cls in classes:
+        by_status.setdefault(cls.http_status, {}).setdefault(cls.code.value, cls)
     responses: dict[str, Any] = {}
     for status in sorted(by_status):
-        classes = by_status[status]
-        lines = [f"- `{code}`: {cls.default_message}" for code, cls in classes.items()]
-        first_code, first = next(iter(classes.items()))
+        by_code = by_status[status]
+        lines = [f"- `{code}`: {cls.default_message}" for code, cls in by_code.items()]
+        first_code, first = next(iter(by_code.items()))
         headers: dict[str, Any] = {}
-        if any(cls.retryable for cls in classes.values()):
+        if any(cls.retryable for cls in by_code.values()):
             headers["Retry-After"] = {
                 "description": "seconds to wait before retrying (when the error is retryable)",
                 "schema": {"type": "integer", "minimum": 1},
@@ -105,11 +127,11 @@ def _error_responses(route: Route[Any], error_ref: dict[str, Any]) -> dict[str, 
             + "\n".join(lines),
             "content": {
                 "application/json": {
-                    "schema": error_ref,
+                    "schema": error_schema(error_ref, by_code),
                     "example": {"error": {"code": first_code, "message": first.default_message}},
                 }
             },
-            "x-error-codes": list(classes),
+            "x-error-codes": list(by_code),
         }
         if headers:
             response["headers"] = headers
@@ -148,6 +170,8 @@ def build_openapi(
     ordered = list(types)
     ref_template = f"#/components/schemas/{schema_prefix}{{name}}"
     refs, components = msgspec.json.schema_components(ordered, ref_template=ref_template)
+    for cls in ordered:  # rules across fields that a Struct declares beside its fields
+        components[cls.__name__].update(getattr(cls, "json_schema_extra", {}))
     schema_of = dict(zip(ordered, refs, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for route in documented:
@@ -182,7 +206,8 @@ def build_openapi(
             success.update(_binary_success(route.response))
         elif route.response is not None:
             success["content"] = {"application/json": {"schema": schema_of[route.response]}}
-        responses = {str(route.status): success} | _error_responses(route, schema_of[ErrorBody])
+        errors = error_responses(error_classes(route), schema_of[ErrorBody])
+        responses = {str(route.status): success} | errors
         operation["responses"] = responses
         if route.auth:
             operation["security"] = [{BEARER_SCHEME: []}]
@@ -213,3 +238,9 @@ def build_openapi(
             },
         },
     }
+
+
+def require_appid(document: dict[str, Any], schema_prefix: str = "") -> None:
+    """A server of several mini programs refuses a login that does not name one: say so."""
+    login = document["components"]["schemas"][f"{schema_prefix}LoginRequest"]
+    login["required"] = sorted({*login.get("required", ()), "appid"})

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from wxlogin.errors import ErrorCode
 from wxlogin.store.records import User
 
 __all__ = [
@@ -41,17 +42,37 @@ __all__ = [
 # stored by PostgreSQL at all, and a newline in a nickname or a code would split a log line.
 # Everything else is fine, emoji and their zero-width joiners included.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# What the validator below accepts, as JSON Schema patterns (the same in ECMA and Python regex):
+# any padding that str.strip() removes (every character str.isspace() calls whitespace, a few
+# control characters among them), around a middle with no control character; for a field
+# that must not be blank, a middle that starts and ends with something else than whitespace.
+# tests/api/test_schema_patterns.py checks the validator and the patterns agree.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CTRL = r"\x00-\x1f\x7f-\x9f"
+TEXT_PATTERN = rf"^[{_SPACE}]*[^{_CTRL}]*[{_SPACE}]*$"
+NOT_BLANK_PATTERN = rf"^[{_SPACE}]*[^{_CTRL}{_SPACE}](?:[^{_CTRL}]*[^{_CTRL}{_SPACE}])?[{_SPACE}]*$"
 
 
-def _text(max_length: int, description: str = "", *, min_length: int = 0) -> msgspec.Meta:
+def _text(
+    max_length: int, description: str = "", *, min_length: int = 0, blank: bool = True
+) -> msgspec.Meta:
+    """A text field. ``blank=False`` documents a field the Struct lists in ``not_blank``."""
     return msgspec.Meta(
         min_length=min_length or None,
         max_length=max_length,
         description=description or None,
         # Documented here, enforced in ``_Request.__post_init__`` with a plainer message.
-        extra_json_schema={"pattern": _NO_CONTROL_PATTERN},
+        extra_json_schema={"pattern": TEXT_PATTERN if blank else NOT_BLANK_PATTERN},
     )
+
+
+# An open-data iv: base64 of 16 bytes, as WeChat hands it over. Checked by msgspec itself.
+_IV = msgspec.Meta(
+    pattern=r"^[A-Za-z0-9+/]{22}==$",
+    min_length=24,
+    max_length=24,
+    description="e.detail.iv: base64 of 16 bytes",
+)
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,6 +80,9 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
 
     # Fields that must not be blank once stripped (their ``min_length`` saw the raw value).
     not_blank: ClassVar[tuple[str, ...]] = ()
+    # A rule across fields that the field types cannot say: added to the Struct's JSON Schema
+    # in /openapi.json, and enforced by its ``__post_init__``.
+    json_schema_extra: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
@@ -78,10 +102,15 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
 class LoginRequest(_Request):
     not_blank: ClassVar[tuple[str, ...]] = ("code",)
 
-    code: Annotated[str, _text(128, "the code from wx.login()", min_length=1)]
+    code: Annotated[str, _text(128, "the code from wx.login()", min_length=1, blank=False)]
     appid: (
         Annotated[
-            str, _text(64, "which mini program; may be left out when the server serves only one")
+            str,
+            _text(
+                64,
+                "which mini program: required when the server serves several (its "
+                "/openapi.json then lists appid as required), may be left out when it serves one",
+            ),
         ]
         | None
     ) = None
@@ -91,18 +120,50 @@ class RefreshRequest(_Request):
     not_blank: ClassVar[tuple[str, ...]] = ("refresh_token",)
 
     refresh_token: Annotated[
-        str, _text(512, "the refresh token of the last login or refresh", min_length=1)
+        str,
+        _text(512, "the refresh token of the last login or refresh", min_length=1, blank=False),
     ]
 
 
 class PhoneRequest(_Request):
     """Either ``code`` (the current phone button) or ``encrypted_data`` + ``iv`` (legacy)."""
 
-    code: Annotated[str, _text(256, "e.detail.code of the getPhoneNumber button")] | None = None
-    encrypted_data: Annotated[str, _text(8192, "e.detail.encryptedData (legacy button)")] | None = (
-        None
-    )
-    iv: Annotated[str, _text(64, "e.detail.iv (legacy button)")] | None = None
+    not_blank: ClassVar[tuple[str, ...]] = ("code", "encrypted_data")
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "required": ["code"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "encrypted_data": {"type": "null"},
+                    "iv": {"type": "null"},
+                },
+            },
+            {
+                "required": ["encrypted_data", "iv"],
+                "properties": {
+                    "code": {"type": "null"},
+                    "encrypted_data": {"type": "string"},
+                    "iv": {"type": "string"},
+                },
+            },
+        ]
+    }
+
+    code: (
+        Annotated[
+            str,
+            _text(256, "e.detail.code of the getPhoneNumber button", min_length=1, blank=False),
+        ]
+        | None
+    ) = None
+    encrypted_data: (
+        Annotated[
+            str, _text(8192, "e.detail.encryptedData (legacy button)", min_length=1, blank=False)
+        ]
+        | None
+    ) = None
+    iv: Annotated[str, _IV] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,15 +177,19 @@ class PhoneRequest(_Request):
 class ProfileUpdate(_Request):
     not_blank: ClassVar[tuple[str, ...]] = ("nickname", "avatar_url")
 
-    nickname: Annotated[str, _text(64, "from <input type=nickname>", min_length=1)] | None = None
-    avatar_url: Annotated[str, _text(1024, "from chooseAvatar", min_length=1)] | None = None
+    nickname: (
+        Annotated[str, _text(64, "from <input type=nickname>", min_length=1, blank=False)] | None
+    ) = None
+    avatar_url: (
+        Annotated[str, _text(1024, "from chooseAvatar", min_length=1, blank=False)] | None
+    ) = None
 
 
 class WeChatProfileRequest(_Request):
     raw_data: Annotated[str, _text(8192, "rawData from wx.getUserInfo")]
     signature: Annotated[str, _text(64, "signature from wx.getUserInfo")]
     encrypted_data: Annotated[str, _text(8192, "encryptedData from wx.getUserInfo")]
-    iv: Annotated[str, _text(64, "iv from wx.getUserInfo")]
+    iv: Annotated[str, _IV]
 
 
 # ------------------------------------------------------------------------------- responses
@@ -203,7 +268,7 @@ class Health(msgspec.Struct):
 
 
 class ErrorDetail(msgspec.Struct, omit_defaults=True):
-    code: Annotated[str, msgspec.Meta(description="stable machine-readable error code")]
+    code: Annotated[ErrorCode, msgspec.Meta(description="stable machine-readable error code")]
     message: Annotated[str, msgspec.Meta(description="a sentence for people; do not parse it")]
     wechat_errcode: (
         Annotated[int, msgspec.Meta(description="WeChat's errcode, when WeChat refused")] | None

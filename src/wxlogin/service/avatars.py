@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wxlogin.config import ensure_private_dir, write_private_file
-from wxlogin.errors import NotFound, NotReady, UnsupportedImage, WxLoginError
+from wxlogin.errors import NotReady, UnsupportedImage, UserNotFound, WxLoginError
 from wxlogin.store.records import User
 from wxlogin.store.repository import Store
 
@@ -233,7 +233,7 @@ class AvatarService:
         kind = sniff_image(data)
         user = await self._store.get_user(user_id)
         if user is None:
-            raise NotFound("user not found")
+            raise UserNotFound()
         name = new_avatar_name(user.id, kind)
         await self.files.put(name, data, kind.media_type)
         try:

@@ -25,13 +25,13 @@ from wxlogin.errors import (
     InvalidRequest,
     InvalidToken,
     NoSessionKey,
-    NotFound,
     RefreshReused,
     SessionRevoked,
     SignatureMismatch,
     TokenExpired,
     UnknownApp,
     UpstreamMisconfigured,
+    UserNotFound,
     WatermarkMismatch,
 )
 from wxlogin.service.avatars import AvatarService
@@ -273,7 +273,7 @@ class LoginService:
     async def user(self, claims: AccessClaims) -> User:
         user = await self.store.get_user(claims.user_id)
         if user is None:
-            raise NotFound("user not found")
+            raise UserNotFound()
         return user
 
     # ------------------------------------------------------------------ phone / profile

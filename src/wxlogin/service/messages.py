@@ -33,6 +33,7 @@ from wxlogin.errors import (
     UnknownApp,
     UnknownTemplate,
     UpstreamError,
+    UserNotFound,
     WeChatError,
     WxLoginError,
 )
@@ -119,7 +120,7 @@ class MessageService:
             )
         user = await self._store.get_user(user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise UserNotFound()
         identity = self._identity(user, appid)
         keywords = tuple(template.fields)
         try:

@@ -36,6 +36,7 @@ from wxlogin.errors import (
     UnknownApp,
     UnknownPaySerial,
     UpstreamError,
+    UserNotFound,
     WxLoginError,
 )
 from wxlogin.pay import PayEvent, PaymentParams, RefundEvent, Transaction, WeChatPayClient
@@ -139,7 +140,7 @@ class PayService:
             raise InvalidRequest(f"attach must be at most {MAX_ATTACH} characters")
         user = await self._store.get_user(user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise UserNotFound()
         known = {identity.appid: identity.openid for identity in user.identities}
         if appid is None:
             paying = [app for app in known if app in self._clients]
@@ -308,7 +309,7 @@ class PayService:
     async def orders_for(self, claims: AccessClaims, *, limit: int, offset: int) -> list[Order]:
         user = await self._store.get_user(claims.user_id)
         if user is None:
-            raise NotFound("user not found")
+            raise UserNotFound()
         return await self._store.orders.page(user_id=user.id, limit=limit, offset=offset)
 
     # ------------------------------------------------------------------ WeChat Pay's side

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from wxlogin.errors import NotFound, WxLoginError
+from wxlogin.errors import NotFound, UserNotFound, WxLoginError
 from wxlogin.store.records import LoginResult, User
 from wxlogin.store.tx import Conflict, Row, Tx
 from wxlogin.store.users import identities_of, live_row, user_record
@@ -213,7 +213,7 @@ async def learn_unionid(
     """
     user = await live_row(tx, user_id)
     if user is None:
-        raise NotFound("no such user")
+        raise UserNotFound()
     identity = await tx.one(tx.sql.identity_owner, appid, openid)
     owner = None if identity is None else await live_row(tx, identity["user_id"])
     if owner is None or owner["id"] != user["id"]:

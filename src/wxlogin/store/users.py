@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from wxlogin.errors import NotFound, WxLoginError
+from wxlogin.errors import UserNotFound, WxLoginError
 from wxlogin.store.records import Identity, User
 from wxlogin.store.sql import USER_COLUMNS
 from wxlogin.store.tx import Conflict, Row, Tx
@@ -96,10 +96,10 @@ async def list_users(tx: Tx, *, limit: int, offset: int, as_array: bool) -> list
 
 
 async def update_user(tx: Tx, user_id: str, values: dict[str, str], now: datetime) -> User:
-    """Set profile columns of the live user ``user_id``; ``NotFound`` for an unknown user."""
+    """Set profile columns of the live user ``user_id``; ``UserNotFound`` for an unknown user."""
     live = await live_row(tx, user_id)
     if live is None:
-        raise NotFound("no such user")
+        raise UserNotFound()
     if values:
         unknown = set(values) - _UPDATABLE
         if unknown:

@@ -35,7 +35,7 @@ from wxlogin.errors import (
     InvalidCredential,
     InvalidRequest,
     InvalidSignature,
-    SessionKeyMissing,
+    SessionKeyExpired,
     UpstreamBusy,
     UpstreamError,
     UpstreamTimeout,
@@ -269,7 +269,7 @@ class WeChatClient:
                 },
                 retry=_Retry.TRANSIENT,
             )
-        except (InvalidSignature, SessionKeyMissing):
+        except (InvalidSignature, SessionKeyExpired):
             return False
         return True
 
