@@ -10,6 +10,10 @@ same tests on PostgreSQL and Redis:
   isolated without knowing about it.
 * Redis: each test gets a ``RedisCache`` with a unique key prefix; its keys are deleted
   afterwards.
+
+Every test runs with no ``WXLOGIN_*`` variable in its environment (``_no_wxlogin_env``), so
+a developer's shell never changes a test's outcome. The two backend choices above are read
+once, when this module is imported, before any test clears them.
 """
 
 from __future__ import annotations
@@ -35,8 +39,23 @@ from wxlogin.store.migrate import migration_engine
 from wxlogin.store.repository import Store
 from wxlogin.store.target import parse_target
 
+# Read at import (collection), before ``_no_wxlogin_env`` clears them for each test: tests
+# and fixtures take the backends from these constants, never from ``os.environ``.
 TEST_DATABASE_URL = os.environ.get("WXLOGIN_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("WXLOGIN_TEST_REDIS_URL") or None
+
+
+@pytest.fixture(autouse=True)
+def _no_wxlogin_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every ``WXLOGIN_*`` variable for the test (restored afterwards).
+
+    ``WXLOGIN_TEST_*`` goes too: the backend choice was captured above at import, and a
+    process a test starts with a copy of ``os.environ`` then inherits no setting at all. A
+    test that wants a setting sets it with ``monkeypatch.setenv``.
+    """
+    for name in list(os.environ):
+        if name.startswith("WXLOGIN_"):
+            monkeypatch.delenv(name)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -9,7 +9,6 @@ fail one delivery so that WeChat Pay sends it again later — after the order ha
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import httpx2
 import pytest
 
 from tests import support
+from tests.conftest import TEST_DATABASE_URL
 from tests.support import free_port, postgres_schema
 from wxlogin import paycrypto
 
@@ -134,7 +134,7 @@ def _merchant_files(sim: str, directory: Path) -> dict[str, str]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    if os.environ.get("WXLOGIN_TEST_DATABASE_URL"):
+    if TEST_DATABASE_URL:  # captured at import: the test runs with no WXLOGIN_* set
         with postgres_schema() as database_url:
             yield from _world(tmp_path, database_url)
     else:

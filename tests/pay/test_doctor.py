@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,6 @@ SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("WXLOGIN_"):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 

@@ -4,7 +4,6 @@ reading a file, the APIv3 key treated like the AppSecret (placeholders refused, 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,6 @@ PUBLIC_KEY_ID = "PUB_KEY_ID_0119000001092025010100123456789012"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("WXLOGIN_"):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +17,6 @@ from wxlogin.store.records import SendOutcome
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
-    for name in list(os.environ):
-        if name.startswith("WXLOGIN_") and not name.startswith("WXLOGIN_TEST_"):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WXLOGIN_DATABASE_URL", database_url)
 
