@@ -140,18 +140,26 @@ async def test_lock_wait_timeout_yields_false(cache: Cache) -> None:
 
 
 async def test_waiter_gets_the_lock_when_it_is_released(cache: Cache) -> None:
-    holder_in = asyncio.Event()
+    holder_in, let_go = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:
         async with cache.lock("handover", ttl=5, wait=1):
             holder_in.set()
-            await asyncio.sleep(TTL)
+            await let_go.wait()
+
+    async def waiter() -> bool:
+        async with cache.lock("handover", ttl=5, wait=5) as held:
+            assert task.done()  # only after the holder let go
+            return held
 
     task = asyncio.create_task(holder())
     await holder_in.wait()
-    async with cache.lock("handover", ttl=5, wait=5) as held:
-        assert held is True
-        assert task.done()  # only after the holder let go
+    waiting = asyncio.create_task(waiter())
+    # Something not happening can only be watched for a while: the waiter is still waiting.
+    done, _ = await asyncio.wait({waiting}, timeout=TTL)
+    assert not done
+    let_go.set()
+    assert await waiting is True
     await task
 
 

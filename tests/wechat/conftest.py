@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ SECRET_B = "s3cret-app-b-9876543210"
 
 @dataclass
 class RecordingTransport:
-    """Counts requests per path on their way into another transport."""
+    """Counts requests per path on their way into another transport; ``sent`` is set once
+    the first has gone out (a test awaits it rather than guessing how long that takes)."""
 
     inner: Transport
     calls: Counter[str] = field(default_factory=Counter)
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def request(
         self,
@@ -36,6 +39,7 @@ class RecordingTransport:
     ) -> HttpResponse:
         path = "/" + url.split("://", 1)[-1].split("/", 1)[1]
         self.calls[path] += 1
+        self.sent.set()
         return await self.inner.request(
             method, url, params=params, json_body=json_body, timeout=timeout
         )

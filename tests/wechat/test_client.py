@@ -513,10 +513,12 @@ async def test_a_clock_stepped_back_does_not_stretch_the_cooldown(
 
 
 async def test_closing_the_client_stops_a_refresh_in_flight(sim: Simulator) -> None:
-    client = WeChatClient(APPID, SECRET, transport=sim.transport, timeout=30)
+    wire = RecordingTransport(sim.transport)
+    client = WeChatClient(APPID, SECRET, transport=wire, timeout=30)
     sim.add_fault(wx.STABLE_TOKEN, delay_ms=30_000)
     waiting = asyncio.ensure_future(client.get_access_token())
-    await asyncio.sleep(0.01)
+    await wire.sent.wait()  # the refresh has gone to WeChat, which holds it for 30 s
+    assert wire.calls[wx.STABLE_TOKEN] == 1
     await client.aclose()
     with pytest.raises(asyncio.CancelledError):
         await waiting
