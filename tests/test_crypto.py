@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -117,10 +118,11 @@ def test_malformed_input_names_the_culprit(
 
 def test_crypto_errors_never_echo_the_session_key() -> None:
     encrypted, iv = encrypt_data(KEY, {"a": 1}, appid="wxabc")
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: decrypt_data(base64.b64encode(os.urandom(16)).decode(), encrypted, iv, appid="x"),
         lambda: decrypt_data(KEY, encrypted, iv, appid="wxnot"),
-    ):
+    )
+    for call in calls:
         with pytest.raises((StaleSessionKey, WatermarkMismatch)) as info:
             call()
         assert KEY not in str(info.value) and KEY not in repr(info.value)

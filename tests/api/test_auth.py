@@ -323,7 +323,7 @@ async def test_tampered_tokens_are_refused(wx: Harness) -> None:
         "payload bit": _tamper(token, 1),
         "signature bit": _tamper(token, 2),
         "sub swapped": swapped,
-        "alg none": jwt.encode(claims, None, algorithm="none", headers={"kid": header["kid"]}),
+        "alg none": jwt.encode(claims, "", algorithm="none", headers={"kid": header["kid"]}),
         "truncated": token[:-10],
         "two parts": ".".join(pieces[:2]),
     }
@@ -396,7 +396,7 @@ async def test_token_verification_needs_no_database(wx: Harness) -> None:
     body = await wx.login("alice")  # issued, never verified yet: no cached verdict
     service = wx.service
     store = service.store
-    service.store = _NoDatabase()
+    service.store = _NoDatabase()  # type: ignore[assignment]  # a stand-in that refuses use
     try:
         claims = await service.authenticate(body["access_token"])
     finally:

@@ -156,12 +156,13 @@ async def test_cancel_leaves_the_order_unpaid_and_sends_no_callback(shop: PayDem
 async def test_the_price_is_the_catalogues_never_the_pages(shop: PayDemo) -> None:
     demo = shop.demo
     token = await shop.log_in()
-    for body in (
+    bodies: tuple[object, ...] = (
         {"item": "coffee", "amount": 100000},
         {"item": "caviar"},
         {"amount": 1},
         [],
-    ):
+    )
+    for body in bodies:
         refused = await demo.http.post("/demo/buy", json=body, headers=token)
         assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_request")
     assert "caviar" not in refused.text

@@ -288,7 +288,7 @@ async def test_the_asgi_lifespan_starts_and_stops_the_service(
         seen_running.append(app.service is not None)
         return next(messages)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message["type"])
 
     await app({"type": "lifespan"}, receive, send)
@@ -301,12 +301,12 @@ async def test_a_failed_start_up_is_reported_to_the_server(tmp_path: Path) -> No
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path / "data", apps=[])
     app = create_app(settings)
     messages = iter([{"type": "lifespan.startup"}])
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return next(messages)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     with pytest.raises(Exception, match="no mini program configured"):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Awaitable
 
+import httpx2
 import pytest
 
 from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer, profile_body
@@ -16,7 +18,7 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
     bodies: list[str] = []
 
-    async def record(response_coro):  # type: ignore[no-untyped-def]
+    async def record(response_coro: Awaitable[httpx2.Response]) -> httpx2.Response:
         response = await response_coro
         bodies.append(response.text)
         bodies.append(json.dumps(dict(response.headers)))
@@ -48,7 +50,7 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
     wx.session_keys.add(rotated)
     await record(wx.post_encrypted_phone(first["access_token"], rotated, {"phoneNumber": "1"}))
     for fault in ({"errcode": 40125}, {"errcode": -1}, {"drop": True}, {"body": "<html>"}):
-        wx.sim.add_fault(CODE2SESSION, **fault)  # type: ignore[arg-type]
+        wx.sim.add_fault(CODE2SESSION, **fault)
         await record(
             wx.http.post("/auth/login", json={"code": wx.sim.login(APPID, "bob"), "appid": APPID})
         )

@@ -168,7 +168,8 @@ class SwallowingFeed(MemoryCache):
         yield self
 
     async def scan(self, prefix: str) -> AsyncIterator[str]:
-        for key in ():
+        nothing: tuple[str, ...] = ()
+        for key in nothing:
             yield key
 
     async def next(self) -> bytes:

@@ -34,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from wechatpayv3 import WeChatPay, WeChatPayType
+from wechatpayv3 import WeChatPay, WeChatPayType  # type: ignore[import-untyped]  # no types shipped
 
 from tests.simulator.pay_support import APIV3_KEY, MCHID, MERCHANT_SERIAL, public_pem, rsa_key
 from tests.support import free_port

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx2
 import pytest
@@ -38,11 +37,19 @@ class ToSimulator(HTTPAdapter):
         self._simulator_url = simulator_url
         self.paths: list[str] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         assert request.url is not None and request.url.startswith(WECHAT + "/")
         request.url = self._simulator_url + request.url[len(WECHAT) :]
         self.paths.append(request.path_url.partition("?")[0])
-        return super().send(request, **kwargs)
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 @pytest.fixture

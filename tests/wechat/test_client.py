@@ -425,7 +425,7 @@ async def test_no_secret_in_any_repr_str_or_log_record(
         reset = await client.reset_session_key(session.openid, session.session_key)
         seen += [repr(reset), str(reset)]
         for fault in ({"errcode": 40125}, {"drop": True}, {"delay_ms": 200}, {"body": "x"}):
-            sim.add_fault(wx.CODE2SESSION, **fault)  # type: ignore[arg-type]
+            sim.add_fault(wx.CODE2SESSION, **fault)
             try:
                 await client.code_to_session(sim.login(APPID, "alice"))
             except errors.WxLoginError as exc:

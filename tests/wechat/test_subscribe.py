@@ -64,7 +64,7 @@ def test_the_client_and_the_simulator_agree_on_values_next_to_the_known_ones() -
 def test_check_message_names_the_keyword_at_fault() -> None:
     template = MessageTemplate.parse(TEMPLATE, FIELDS)
     assert check_message(template, DATA) == DATA
-    cases = [
+    cases: list[tuple[dict[str, object], str, str]] = [
         ({**DATA, "thing1": "x" * 21}, "thing1", "21 characters"),
         ({k: v for k, v in DATA.items() if k != "time2"}, "time2", "missing"),
         ({**DATA, "thing9": "extra"}, "thing9", "not a keyword"),
