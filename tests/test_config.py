@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -202,9 +201,10 @@ def test_encryption_key_must_be_32_bytes() -> None:
         Settings.load(dev=True, session_key_encryption_key=short)
     assert "WXLOGIN_SESSION_KEY_ENCRYPTION_KEY" in caught.value.message
     assert "32 bytes" in caught.value.message
-    assert Settings.load(session_key_encryption_key=KEY).load_session_key_encryption_key() == bytes(
+    assert Settings.load(session_key_encryption_key=KEY).configured_encryption_key() == bytes(
         range(32)
     )
+    assert Settings.load().configured_encryption_key() is None  # a file in data_dir, then
 
 
 def test_duplicate_appids_refused() -> None:
@@ -294,16 +294,3 @@ def test_redact_url() -> None:
     assert redact_url("postgresql://u:pw@h:5432/db?x=1") == "postgresql://u:***@h:5432/db?x=1"
     assert redact_url("redis://:pw@h/0") == "redis://:***@h/0"
     assert redact_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
-
-
-# --------------------------------------------------------------------------- key file
-
-
-def test_session_key_encryption_key_file_created_once(tmp_path: Path) -> None:
-    settings = Settings.load(data_dir=tmp_path / "data")
-    first = settings.load_session_key_encryption_key()
-    assert len(first) == 32
-    path = tmp_path / "data" / "session_key_encryption.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert settings.load_session_key_encryption_key() == first  # read back, not regenerated

@@ -10,6 +10,10 @@ Deviations the design table does not list are named here on purpose, with the re
   (the service and the CLI translate).
 - ``paycrypto`` is the crypto layer's second module (WeChat Pay's signatures, AEAD, keys).
 - ``simulator/`` shares ``pay.protocol`` (the wire facts) and never the pay client.
+- ``private_files`` is the one module that reads and writes wxlogin's private files in
+  ``data_dir`` (the generated encryption key, the legacy ``keys.json``, 0600 writes), so that
+  ``config`` and ``tokens`` do no file I/O; it sits just above ``config``, and ``store``
+  (SQLite's directory), ``service`` (avatars, keys) and ``cli`` use it.
 """
 
 from __future__ import annotations
@@ -24,17 +28,23 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "wxlogin"
 # Which wxlogin modules each layer may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    # Bottom layers beside errors, stdlib only: what is counted (metrics) and how lines are
+    # logged (logs). Any layer that counts or logs may use them.
+    "metrics": set(),
+    "logs": set(),
     "config": {"errors"},
+    "private_files": {"errors", "config"},
     "crypto": {"errors"},
     "paycrypto": {"errors"},
     "cache": {"errors"},
-    "wechat": {"errors", "cache"},
-    "pay": {"errors", "paycrypto", "wechat"},
+    "wechat": {"errors", "cache", "metrics"},
+    "pay": {"errors", "paycrypto", "wechat", "metrics"},
     "tokens": {"errors", "config"},
-    "store": {"errors", "config"},
+    "store": {"errors", "config", "private_files", "metrics"},
     "service": {
         "errors",
         "config",
+        "private_files",
         "wechat",
         "pay",
         "crypto",
@@ -42,10 +52,12 @@ ALLOWED: dict[str, set[str]] = {
         "tokens",
         "cache",
         "store",
+        "metrics",
     },
     "api": {
         "errors",
         "config",
+        "private_files",
         "wechat",
         "pay",
         "crypto",
@@ -54,11 +66,14 @@ ALLOWED: dict[str, set[str]] = {
         "cache",
         "store",
         "service",
+        "metrics",
+        "logs",
     },
     "simulator": {"errors", "wechat", "pay", "crypto", "paycrypto"},
     "cli": {
         "errors",
         "config",
+        "private_files",
         "wechat",
         "pay",
         "crypto",
@@ -69,6 +84,8 @@ ALLOWED: dict[str, set[str]] = {
         "service",
         "api",
         "simulator",
+        "metrics",
+        "logs",
     },
 }
 # Where a layer may import only some modules of another: (importer, target) -> allowed modules.

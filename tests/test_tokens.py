@@ -1,4 +1,8 @@
-"""Access tokens and signing keys: round trips, every way a token can be wrong, rotation."""
+"""Access tokens and signing keys: round trips, every way a token can be wrong, key sets.
+
+Where the keys are kept (the database, sealed) and how a rotation reaches every process is
+``service/keyring.py``'s business, tested in ``tests/service/test_keyring.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,22 @@ import base64
 import hashlib
 import hmac
 import json
-import multiprocessing
 import os
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from wxlogin.cli import main
-from wxlogin.errors import ConfigurationError, InvalidToken, TokenExpired
+from wxlogin.errors import ConfigurationError, InvalidToken, NotReady, TokenExpired
 from wxlogin.tokens import (
-    KEYS_FILE,
     AccessTokens,
+    SigningKey,
     SigningKeys,
     hash_refresh_token,
     jwk_thumbprint,
+    parse_legacy_key_file,
 )
 
 ISSUER = "https://login.example.com"
@@ -52,8 +53,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def keys(tmp_path: Path, clock: Clock) -> SigningKeys:
-    return SigningKeys.load_or_create(tmp_path / "data", clock=clock)
+def keys(clock: Clock) -> SigningKeys:
+    return SigningKeys([SigningKey.generate(clock.now)], clock=clock)
 
 
 @pytest.fixture
@@ -252,9 +253,12 @@ def test_wrong_audience_and_issuer(keys: SigningKeys, clock: Clock, tokens: Acce
     rejected(tokens, forge(keys, claims(clock, aud=["x", "y"])))
 
 
-def test_unknown_kid(tokens: AccessTokens, tmp_path: Path, clock: Clock) -> None:
-    stranger = SigningKeys.load_or_create(tmp_path / "elsewhere", clock=clock)
+def test_unknown_kid(tokens: AccessTokens, clock: Clock) -> None:
+    stranger = SigningKeys([SigningKey.generate(clock.now)], clock=clock)
+    looked: list[None] = []
+    tokens.on_unknown_kid = lambda: looked.append(None)
     assert "unknown key" in rejected(tokens, forge(stranger, claims(clock))).message
+    assert looked == [None]  # the key ring was asked to look for a key it may have missed
     _, private = stranger.signing_key()
     our_kid = tokens.keys.active_kid
     # Their key, our kid: the signature check catches it.
@@ -299,33 +303,42 @@ def test_verified_cache_is_keyed_by_the_whole_token(tokens: AccessTokens) -> Non
 # --------------------------------------------------------------------------- keys
 
 
-def test_key_file_and_directory_are_private(tmp_path: Path) -> None:
-    data_dir = tmp_path / "new" / "data"
-    SigningKeys.load_or_create(data_dir)
-    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert stat.S_IMODE((data_dir / KEYS_FILE).stat().st_mode) == 0o600
-    leftovers = [p.name for p in data_dir.iterdir() if p.name.endswith(".tmp")]
-    assert leftovers == []
-
-
-def test_keys_survive_a_restart(keys: SigningKeys, tmp_path: Path, clock: Clock) -> None:
-    again = SigningKeys.load_or_create(tmp_path / "data", clock=clock)
-    assert again.active_kid == keys.active_kid
-    assert again.jwks() == keys.jwks()
-
-
-def test_pem_private_keys_are_accepted(tmp_path: Path, keys: SigningKeys) -> None:
+def test_legacy_key_files_are_read_base64_and_pem(keys: SigningKeys) -> None:
+    """keys.json of versions that kept keys in data_dir: imported into the database once."""
     kid, private = keys.signing_key()
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    data_dir = tmp_path / "pem"
-    data_dir.mkdir()
-    entry = {"kid": kid, "private_key": pem, "created_at": START, "retired_at": None}
-    (data_dir / KEYS_FILE).write_text(json.dumps({"keys": [entry]}))
-    assert SigningKeys.load_or_create(data_dir).active_kid == kid
+    for text in (base64.b64encode(raw).decode(), pem):
+        entry = {"kid": kid, "private_key": text, "created_at": START, "retired_at": None}
+        (key,) = parse_legacy_key_file(json.dumps({"keys": [entry]}).encode(), where="keys.json")
+        assert (key.kid, key.activates_at, key.retired_at) == (kid, START, None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"keys": [{"private_key": "AAAA"}]}', b'{"keys": [{"kid": "x"}]}'],
+)
+def test_a_corrupt_legacy_key_file_says_where_and_nothing_else(body: bytes) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_legacy_key_file(body, where="/data/keys.json")
+    assert "/data/keys.json" in caught.value.message
+    assert "AAAA" not in caught.value.message
+
+
+def test_a_legacy_key_whose_kid_does_not_match_is_refused(keys: SigningKeys) -> None:
+    _, private = keys.signing_key()
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    entry = {"kid": "forged", "private_key": base64.b64encode(raw).decode(), "created_at": 1}
+    with pytest.raises(ConfigurationError):
+        parse_legacy_key_file(json.dumps([entry]).encode(), where="keys.json")
 
 
 def test_kid_is_the_rfc7638_thumbprint(keys: SigningKeys) -> None:
@@ -374,146 +387,68 @@ def test_independent_verification_with_pyjwt(tokens: AccessTokens, keys: Signing
     assert (decoded["sub"], decoded["sid"], decoded["azp"]) == ("u1", "s1", "wxa")
 
 
-def test_rotation_keeps_old_kid_until_keep_for(
+def test_a_pending_key_is_published_and_verifies_before_it_signs(
     tokens: AccessTokens, keys: SigningKeys, clock: Clock
 ) -> None:
-    keep_for = TTL + LEEWAY
     old_kid = keys.active_kid
     old_token = tokens.issue(user_id="u", session_id="s", appid="a").token
-
-    new_kid = keys.rotate(keep_for=keep_for)
-    assert new_kid != old_kid
-    assert keys.active_kid == new_kid
-    assert list(keys.kids) == [new_kid, old_kid]
-    assert [k["kid"] for k in keys.jwks()["keys"]] == [new_kid, old_kid]
+    (old,) = keys.keys
+    pending = SigningKey.generate(clock.now, activates_at=clock.now + 30)
+    retired = SigningKey.from_private(
+        old.private, created_at=old.created_at, activates_at=old.activates_at, retired_at=START + 30
+    )
+    assert keys.replace([retired, pending]) is True
+    assert keys.replace([retired, pending]) is False  # the same set again changes nothing
+    assert list(keys.kids) == [pending.kid, old_kid]
+    assert [k["kid"] for k in keys.jwks()["keys"]] == [pending.kid, old_kid]
+    # Not its time yet: the old key signs, and the pending one already verifies (another
+    # process whose clock runs ahead may have started with it).
+    assert keys.active_kid == old_kid
     assert (
         jwt.get_unverified_header(tokens.issue(user_id="u", session_id="s", appid="a").token)["kid"]
-        == new_kid
+        == old_kid
     )
-    assert tokens.verify(old_token).user_id == "u"
+    early = SigningKeys([pending], clock=lambda: clock.now + 30)
+    signed_early = AccessTokens(
+        early, issuer=ISSUER, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY, clock=clock
+    ).issue(user_id="u2", session_id="s", appid="a")
+    assert tokens.verify(signed_early.token).user_id == "u2"
 
-    clock.advance(keep_for)  # the old key retired exactly keep_for ago: still kept
-    newest = keys.rotate(keep_for=keep_for)
-    assert list(keys.kids) == [newest, new_kid, old_kid]
+    clock.advance(30)  # its time: it signs, with no call to anything but the clock
+    header = jwt.get_unverified_header(tokens.issue(user_id="u", session_id="s", appid="a").token)
+    assert header["kid"] == pending.kid == keys.active_kid
+    assert tokens.verify(old_token).user_id == "u"  # the retired key still verifies
 
-    clock.advance(1)  # now the first key is past keep_for; the second is not
-    latest = keys.rotate(keep_for=keep_for)
-    assert old_kid not in keys.kids
-    assert list(keys.kids) == [latest, newest, new_kid]
+    assert keys.replace([pending]) is True  # the old key dropped (keep_for passed)
     fresh = AccessTokens(
         keys, issuer=ISSUER, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY, clock=clock
     )
     with pytest.raises(InvalidToken):
         fresh.verify(old_token)
+    with pytest.raises(InvalidToken):
+        tokens.verify(old_token)  # a cached verification does not outlive the key's removal
 
 
-def test_rotation_by_another_process_is_picked_up(
-    tokens: AccessTokens, keys: SigningKeys, tmp_path: Path, clock: Clock
-) -> None:
-    other = SigningKeys.load_or_create(tmp_path / "data", clock=clock)  # e.g. `wxlogin keys rotate`
-    other_tokens = AccessTokens(
-        other, issuer=ISSUER, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY, clock=clock
+def test_a_clock_behind_every_key_still_signs_with_the_earliest(clock: Clock) -> None:
+    first = SigningKey.generate(clock.now, activates_at=clock.now + 10)
+    second = SigningKey.generate(clock.now, activates_at=clock.now + 20)
+    keys = SigningKeys([second, first], clock=clock)
+    assert keys.active_kid == first.kid
+
+
+def test_no_keys_yet_is_not_ready_never_an_invalid_token(clock: Clock) -> None:
+    """Started while the database was away: 503 until the key ring has read the keys."""
+    empty = SigningKeys([], clock=clock)
+    tokens = AccessTokens(
+        empty, issuer=ISSUER, audience=AUDIENCE, ttl=TTL, leeway=LEEWAY, clock=clock
     )
-    new_kid = other.rotate(keep_for=TTL + LEEWAY)
-    # A token signed with the new key verifies here at once (unknown kid -> re-read keys.json).
-    token = other_tokens.issue(user_id="u", session_id="s", appid="a").token
-    assert tokens.verify(token).user_id == "u"
-    assert keys.active_kid == new_kid
-    assert new_kid in [k["kid"] for k in keys.jwks()["keys"]]
-
-
-def test_issuer_starts_signing_with_a_rotated_key_soon(
-    tokens: AccessTokens, keys: SigningKeys, tmp_path: Path, clock: Clock
-) -> None:
-    other = SigningKeys.load_or_create(tmp_path / "data", clock=clock)
-    new_kid = other.rotate(keep_for=TTL)
-    clock.advance(10)
-    header = jwt.get_unverified_header(tokens.issue(user_id="u", session_id="s", appid="a").token)
-    assert header["kid"] == new_kid
-
-
-def _create_keys(data_dir: str, barrier: Any, results: Any) -> None:
-    barrier.wait()
-    results.put(SigningKeys.load_or_create(Path(data_dir)).active_kid)
-
-
-def _rotate_keys(data_dir: str, barrier: Any, results: Any) -> None:
-    keys = SigningKeys.load_or_create(Path(data_dir))
-    barrier.wait()
-    results.put(keys.rotate(keep_for=3600))
-
-
-def _run_processes(target: Any, data_dir: Path, count: int) -> list[str]:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(count)
-    results = context.Queue()
-    workers = [
-        context.Process(target=target, args=(str(data_dir), barrier, results)) for _ in range(count)
-    ]
-    for worker in workers:
-        worker.start()
-    found = [results.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    return found
-
-
-def test_concurrent_first_creation_makes_one_key(tmp_path: Path) -> None:
-    data_dir = tmp_path / "shared"
-    kids = _run_processes(_create_keys, data_dir, 6)
-    assert len(set(kids)) == 1
-    stored = json.loads((data_dir / KEYS_FILE).read_text())["keys"]
-    assert [entry["kid"] for entry in stored] == kids[:1]
-
-
-def test_concurrent_rotations_lose_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "shared"
-    first = SigningKeys.load_or_create(data_dir).active_kid
-    new_kids = _run_processes(_rotate_keys, data_dir, 3)
-    final = SigningKeys.load_or_create(data_dir)
-    assert set(final.kids) == {first, *new_kids}  # every rotation is in the file
-    assert final.active_kid in new_kids
-    assert (
-        sum(
-            1 for e in json.loads((data_dir / KEYS_FILE).read_text())["keys"] if not e["retired_at"]
-        )
-        == 1
-    )
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def test_keys_rotate_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name in list(os.environ):
-        if name.startswith("WXLOGIN_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WXLOGIN_DATA_DIR", str(tmp_path / "data"))
-    assert main(["keys", "rotate"]) == 0
-    out = capsys.readouterr().out
-    stored = json.loads((tmp_path / "data" / KEYS_FILE).read_text())["keys"]
-    first, second = (entry["kid"] for entry in stored)
-    assert f"new signing key: {second}" in out
-    assert f"  {first}" in out  # the retired key is still published
-
-    assert main(["keys", "rotate"]) == 0
-    out = capsys.readouterr().out
-    kids = [
-        entry["kid"] for entry in json.loads((tmp_path / "data" / KEYS_FILE).read_text())["keys"]
-    ]
-    assert len(kids) == 3
-    assert f"new signing key: {kids[-1]}" in out
-    for kid in kids[:-1]:
-        assert f"  {kid}" in out
-    private = [
-        entry["private_key"]
-        for entry in json.loads((tmp_path / "data" / KEYS_FILE).read_text())["keys"]
-    ]
-    assert not any(p in out for p in private)
+    with pytest.raises(NotReady):
+        tokens.issue(user_id="u", session_id="s", appid="a")
+    other = SigningKeys([SigningKey.generate(clock.now)], clock=clock)
+    with pytest.raises(NotReady):
+        tokens.verify(forge(other, claims(clock)))
+    assert empty.replace(other.keys) is True
+    assert tokens.verify(forge(other, claims(clock))).user_id == "user-1"
 
 
 def test_issued_tokens_are_exactly_what_pyjwt_would_sign(tokens: AccessTokens) -> None:

@@ -8,22 +8,19 @@ refused (fail closed).
 
 Precedence, highest first: keyword overrides > environment > TOML file > defaults.
 
-The module also holds the two tiny helpers for secret files kept in ``data_dir`` (owner-only
-directory and files, atomic writes), shared with ``wxlogin.tokens``.
+Reading the TOML file is the only I/O here; private files in ``data_dir`` (a generated
+encryption key, the legacy signing-key file) belong to ``wxlogin.private_files``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import contextvars
 import json
 import logging
 import os
 import re
-import secrets
-import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,10 +50,9 @@ __all__ = [
     "AppConfig",
     "PayConfig",
     "Settings",
-    "ensure_private_dir",
+    "decode_key32",
     "normalize_database_url",
     "redact_url",
-    "write_private_file",
 ]
 
 _log = logging.getLogger("wxlogin.config")
@@ -64,7 +60,6 @@ _log = logging.getLogger("wxlogin.config")
 ENV_PREFIX = "WXLOGIN_"
 CONFIG_FILE_ENV = "WXLOGIN_CONFIG"
 DEFAULT_CONFIG_FILE = "wxlogin.toml"
-SESSION_KEY_FILE = "session_key_encryption.key"
 
 # A real appid is "wx" + 16 alphanumerics; anything else only earns a warning, because the
 # simulator and tests use readable fake ids.
@@ -142,46 +137,10 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
-# --------------------------------------------------------------------------- secret files
+# --------------------------------------------------------------------------- keys
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) if needed; a directory we create is owner-only (0700)."""
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def write_private_file(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
-    """Write ``data`` to ``path`` atomically with mode 0600.
-
-    The bytes go to a temporary file in the same directory first, so readers only ever see a
-    complete file. With ``exclusive`` the file is only created when missing (a hard link
-    fails if the name exists): returns False when another writer got there first. Without
-    it the file is replaced (``os.replace``) and True is returned.
-    """
-    ensure_private_dir(path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            return True
-        os.replace(tmp, path)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _decode_key32(value: str) -> bytes | None:
+def decode_key32(value: str) -> bytes | None:
     """Standard or URL-safe base64 of exactly 32 bytes, else None."""
     text = value.strip()
     padded = text + "=" * (-len(text) % 4)
@@ -444,8 +403,30 @@ class Settings(BaseSettings):
     # against the kinds before anything is sent (the kinds are checked when the service starts).
     message_templates: Annotated[dict[str, dict[str, str]], NoDecode] = Field(default_factory=dict)
 
+    # ---------------------------------------------------------------- pruning (seconds)
+    # A prune every prune_interval in the background (0: only `wxlogin db prune`). Sessions
+    # expired or revoked longer than session_retention ago go, with the refresh tokens they
+    # spent; spent tokens of live sessions go refresh_token_ttl after use; WeChat Pay
+    # callbacks and subscribe-message records after their retention (see service/pruner.py).
+    prune_interval: int = Field(default=3600, ge=0)
+    session_retention: int = Field(default=7 * 86_400, gt=0)
+    # WeChat Pay retries a callback for about a day: its record must outlive the retries.
+    pay_event_retention: int = Field(default=90 * 86_400, ge=2 * 86_400)
+    message_send_retention: int = Field(default=90 * 86_400, gt=0)
+
     dev: bool = False
     log_level: LogLevel = "INFO"
+    # "json": a JSON object per log line (for a log pipeline); "text": lines for a terminal.
+    # Unset: json under `wxlogin serve`, text under `wxlogin dev` and the other commands.
+    log_format: Literal["json", "text"] | None = None
+    # GET /metrics (Prometheus): served to the bearer of metrics_token when it is set; to
+    # anyone when metrics_public (a proxy or the network keeps it internal) or in dev mode;
+    # otherwise not served at all (404). The token is never logged, never shown.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    # Where worker processes add up their metrics: a directory only they share. `wxlogin
+    # serve --workers N` makes one of its own; set it to run several workers another way.
+    metrics_dir: Path | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -572,7 +553,7 @@ class Settings(BaseSettings):
                     "base64;print(base64.b64encode(os.urandom(32)).decode())'` or leave it "
                     "unset to use a key file in data_dir"
                 )
-            elif _decode_key32(key.get_secret_value()) is None:
+            elif decode_key32(key.get_secret_value()) is None:
                 problems.append(f"{name}: must be base64 of exactly 32 bytes")
         if self.database_url is not None and not self.database_url.startswith(
             ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -586,7 +567,14 @@ class Settings(BaseSettings):
             problems.append(
                 "redis_url (WXLOGIN_REDIS_URL): must start with redis://, rediss:// or unix://"
             )
+        if self.session_retention < self.access_token_ttl + self.token_leeway:
+            problems.append(
+                "session_retention (WXLOGIN_SESSION_RETENTION): must be at least "
+                "access_token_ttl + token_leeway: processes without Redis learn revocations "
+                "from the sessions it keeps"
+            )
         problems += _server_to_server_problems(self)
+        problems += _metrics_problems(self)
         return problems
 
     # ------------------------------------------------------------------ derived values
@@ -617,28 +605,14 @@ class Settings(BaseSettings):
                 return app.pay
         raise UnknownApp()
 
-    def load_session_key_encryption_key(self) -> bytes:
-        """The 32-byte key that encrypts session_keys at rest.
-
-        From ``session_key_encryption_key`` when set; otherwise from
-        ``data_dir/session_key_encryption.key``, created (0600) on first use. Several
-        processes starting at once agree on one key (exclusive create).
-        """
-        if self.session_key_encryption_key is not None:
-            raw = _decode_key32(self.session_key_encryption_key.get_secret_value())
-            if raw is None:  # pragma: no cover - rejected by validation
-                raise ConfigurationError("session_key_encryption_key is not 32 bytes")
-            return raw
-        path = self.data_dir / SESSION_KEY_FILE
-        if not path.exists():
-            fresh = base64.b64encode(secrets.token_bytes(32)) + b"\n"
-            write_private_file(path, fresh, exclusive=True)
-        raw = _decode_key32(path.read_text("ascii"))
-        if raw is None:
-            raise ConfigurationError(
-                f"{path}: the session_key encryption key file is corrupt "
-                "(expected base64 of 32 bytes)"
-            )
+    def configured_encryption_key(self) -> bytes | None:
+        """The 32 bytes of ``session_key_encryption_key``; None when it is unset (then
+        ``wxlogin.private_files.session_key_encryption_key`` keeps one in ``data_dir``)."""
+        if self.session_key_encryption_key is None:
+            return None
+        raw = decode_key32(self.session_key_encryption_key.get_secret_value())
+        if raw is None:  # pragma: no cover - rejected by validation
+            raise ConfigurationError("session_key_encryption_key is not 32 bytes")
         return raw
 
     # ------------------------------------------------------------------ repr
@@ -717,6 +691,22 @@ def _parse_json_object(value: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _metrics_problems(settings: Settings) -> list[str]:
+    token = settings.metrics_token
+    if token is None or settings.dev:
+        return []
+    value = token.get_secret_value()
+    name = "metrics_token (WXLOGIN_METRICS_TOKEN)"
+    if not _SERVICE_TOKEN_SHAPE.fullmatch(value):
+        return [f"{name}: must be printable ASCII with no spaces or commas"]
+    if _is_placeholder(value) or len(value) < SERVICE_TOKEN_MIN_LENGTH:
+        return [
+            f"{name}: a placeholder or shorter than {SERVICE_TOKEN_MIN_LENGTH} characters; "
+            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        ]
+    return []
 
 
 def _server_to_server_problems(settings: Settings) -> list[str]:

@@ -1,15 +1,18 @@
 """Our own tokens: Ed25519-signed access JWTs, their keys, and refresh-token hashing.
 
-* ``SigningKeys`` keeps the Ed25519 keys in ``data_dir/keys.json`` (0600, written atomically).
-  The newest key that is not retired signs; every key in the file is published in the JWKS, so
-  tokens signed by a retired key keep verifying until ``rotate`` drops it (``keep_for``
-  seconds after retirement, which should outlast the tokens it signed). Processes sharing a
-  ``data_dir`` agree on the keys: the first key is created with an exclusive create, rotation
-  runs under a file lock, and a running process re-reads the file when it changes.
+* ``SigningKeys`` is the set of Ed25519 keys a process signs and verifies with, in memory.
+  Where the keys are kept is not its business: the service loads them from the database
+  (``service/keyring.py``), sealed at rest, and replaces the set when another process rotates.
+  Each key has the moment it starts signing (``activates_at``): a rotation publishes the new
+  key first and lets it sign only once every process has had time to learn it, so a token
+  signed by one process never reaches another that does not know its key. Every key held is
+  published in the JWKS, so tokens signed by a retired key keep verifying until the rotation
+  that drops it.
 * ``AccessTokens`` issues access JWTs (signed directly, byte for byte what PyJWT would
   write; see ``_sign``) and verifies them (by hand, on the hot path; see
   ``AccessTokens.verify``). Only ``EdDSA`` is ever accepted; every failure becomes
   ``InvalidToken`` (or ``TokenExpired``) at this boundary, and no message quotes the token.
+  Neither does any I/O.
 * Refresh tokens are opaque strings made by the service; only their SHA-256 is stored
   (``hash_refresh_token``).
 """
@@ -17,18 +20,15 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
 import logging
-import os
+import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -40,38 +40,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from wxlogin.config import ensure_private_dir, write_private_file
-from wxlogin.errors import ConfigurationError, InvalidToken, TokenExpired
+from wxlogin.errors import ConfigurationError, InvalidToken, NotReady, TokenExpired
 
 if TYPE_CHECKING:
     from wxlogin.config import Settings
 
-try:  # POSIX; elsewhere rotation runs without a cross-process lock (creation is still safe)
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 __all__ = [
-    "KEYS_FILE",
     "AccessClaims",
     "AccessTokens",
     "IssuedToken",
     "RefreshSuccessors",
+    "SigningKey",
     "SigningKeys",
     "hash_refresh_token",
     "jwk_thumbprint",
+    "parse_legacy_key_file",
 ]
 
 _log = logging.getLogger("wxlogin.tokens")
 
-KEYS_FILE: Final = "keys.json"
 ALGORITHM: Final = "EdDSA"
 _REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "sid", "azp", "iat", "exp", "jti")
-# How often a process looks at keys.json for a rotation done by another process.
-_RELOAD_EVERY: Final = 5.0
-# The least time between re-reads forced by a token with an unknown kid (cheap, but a stream
-# of made-up kids should not turn every request into a stat call).
-_UNKNOWN_KID_RELOAD_EVERY: Final = 1.0
 
 Clock = Callable[[], float]
 
@@ -121,51 +110,62 @@ class RefreshSuccessors:
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
+class SigningKey:
+    """One Ed25519 key: signs from ``activates_at``; ``retired_at`` once a newer key took over."""
+
     kid: str
     private: Ed25519PrivateKey = field(repr=False)
     public: Ed25519PublicKey = field(repr=False)
     x: str
     created_at: float
-    retired_at: float | None
+    activates_at: float
+    retired_at: float | None = None
 
     @classmethod
-    def generate(cls, now: float) -> _Key:
-        return cls.from_private(Ed25519PrivateKey.generate(), created_at=now, retired_at=None)
+    def generate(cls, now: float, *, activates_at: float | None = None) -> SigningKey:
+        return cls.from_private(
+            Ed25519PrivateKey.generate(),
+            created_at=now,
+            activates_at=now if activates_at is None else activates_at,
+        )
 
     @classmethod
     def from_private(
-        cls, private: Ed25519PrivateKey, *, created_at: float, retired_at: float | None
-    ) -> _Key:
+        cls,
+        private: Ed25519PrivateKey,
+        *,
+        created_at: float,
+        activates_at: float,
+        retired_at: float | None = None,
+    ) -> SigningKey:
         public = private.public_key()
         x = _b64url(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
-        return cls(jwk_thumbprint(x), private, public, x, created_at, retired_at)
+        return cls(jwk_thumbprint(x), private, public, x, created_at, activates_at, retired_at)
 
-    def to_json(self) -> dict[str, Any]:
-        raw = self.private.private_bytes(
+    @classmethod
+    def from_private_bytes(
+        cls,
+        raw: bytes,
+        *,
+        created_at: float,
+        activates_at: float,
+        retired_at: float | None = None,
+    ) -> SigningKey:
+        """From the 32 raw bytes ``private_bytes`` gives (``ValueError`` when they are not)."""
+        return cls.from_private(
+            Ed25519PrivateKey.from_private_bytes(raw),
+            created_at=created_at,
+            activates_at=activates_at,
+            retired_at=retired_at,
+        )
+
+    def private_bytes(self) -> bytes:
+        """The raw private key, for sealing before it is stored. Never log or print it."""
+        return self.private.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        return {
-            "kid": self.kid,
-            "private_key": base64.b64encode(raw).decode("ascii"),
-            "created_at": self.created_at,
-            "retired_at": self.retired_at,
-        }
-
-    @classmethod
-    def from_json(cls, entry: dict[str, Any]) -> _Key:
-        private = _parse_private_key(str(entry["private_key"]))
-        retired = entry.get("retired_at")
-        key = cls.from_private(
-            private,
-            created_at=float(entry["created_at"]),
-            retired_at=None if retired is None else float(retired),
-        )
-        if "kid" in entry and entry["kid"] != key.kid:
-            raise ValueError("kid does not match the key's thumbprint")
-        return key
 
     def public_jwk(self) -> dict[str, str]:
         return {
@@ -188,115 +188,103 @@ def _parse_private_key(text: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
 
 
-def _active(keys: list[_Key]) -> _Key | None:
-    live = [key for key in keys if key.retired_at is None]
-    return max(live, key=lambda key: key.created_at) if live else None
+def parse_legacy_key_file(data: bytes, *, where: str) -> list[SigningKey]:
+    """The keys of a ``keys.json`` written by versions that kept keys in ``data_dir``.
+
+    ``{"keys": [{"kid", "private_key" (base64 or PEM), "created_at", "retired_at"}]}``; a key
+    signed from its creation. ``ConfigurationError`` naming ``where`` when unreadable (never
+    the parser's words: they could quote key material).
+    """
+    try:
+        body = json.loads(data)
+        entries = body["keys"] if isinstance(body, dict) else body
+        keys: list[SigningKey] = []
+        for entry in entries:
+            created = float(entry["created_at"])
+            retired = entry.get("retired_at")
+            key = SigningKey.from_private(
+                _parse_private_key(str(entry["private_key"])),
+                created_at=created,
+                activates_at=created,
+                retired_at=None if retired is None else float(retired),
+            )
+            if "kid" in entry and entry["kid"] != key.kid:
+                raise ValueError("kid does not match the key's thumbprint")
+            keys.append(key)
+    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigurationError(
+            f"{where}: the signing key file is unreadable or corrupt ({type(exc).__name__})"
+        ) from None
+    return keys
 
 
 class SigningKeys:
-    """The Ed25519 keys in ``data_dir/keys.json``; build with ``load_or_create``."""
+    """The keys this process signs and verifies with; ``replace`` swaps in a newer set.
 
-    def __init__(self, path: Path, keys: list[_Key], *, clock: Clock = time.time) -> None:
-        active = _active(keys)
-        if active is None:
-            raise ConfigurationError(f"{path}: no active signing key")
-        self._path = path
+    The active key is the one that activated last (``activates_at`` not in the future); a key
+    waiting for its time is published and verifies, but does not sign yet. A set may be empty
+    while the keys cannot be read yet (the database is away at start-up): then signing and
+    verifying answer ``NotReady``, never "invalid token".
+    """
+
+    def __init__(self, keys: Iterable[SigningKey], *, clock: Clock = time.time) -> None:
         self._clock = clock
-        self._stamp: tuple[int, int, int] | None = None
-        self.generation = 0
-        self._set(keys, active)
-
-    def _set(self, keys: list[_Key], active: _Key) -> None:
         # Bumped on every change, so caches of verified tokens know to start over.
+        self.generation = 0
+        self._set(list(keys))
+
+    def _set(self, keys: list[SigningKey]) -> None:
         self.generation += 1
-        self._keys = sorted(keys, key=lambda key: key.created_at)
-        self._active = active
-        self._by_kid: dict[str, _Key] = {key.kid: key for key in self._keys}
+        self._keys = sorted(keys, key=lambda key: (key.activates_at, key.created_at))
+        self._by_kid: dict[str, SigningKey] = {key.kid: key for key in self._keys}
         self._jwks: dict[str, Any] = {"keys": [key.public_jwk() for key in reversed(self._keys)]}
+        self._choose(self._clock())
 
-    # ------------------------------------------------------------------ loading
+    def _choose(self, now: float) -> None:
+        live = [key for key in self._keys if key.activates_at <= now]
+        current = [key for key in live if key.retired_at is None or key.retired_at > now]
+        # The newest key whose time has come and that no newer key replaced; failing that (a
+        # clock stepped back, every key retired by hand) the newest live one, or the earliest.
+        chosen = current or live or self._keys[:1]
+        self._active: SigningKey | None = chosen[-1] if chosen else None
+        moments = [k.activates_at for k in self._keys] + [
+            k.retired_at for k in self._keys if k.retired_at is not None
+        ]
+        # The next moment the choice can change; until then signing is one comparison.
+        self._switch_at = min((t for t in moments if t > now), default=math.inf)
 
-    @classmethod
-    def load_or_create(cls, data_dir: Path, *, clock: Clock = time.time) -> SigningKeys:
-        """Load the keys from ``data_dir``, creating the directory and a first key if needed.
-
-        Several processes starting at once on an empty ``data_dir`` end up with one key: the
-        file is created with an exclusive create, and the losers read the winner's file.
-        """
-        ensure_private_dir(data_dir)
-        path = data_dir / KEYS_FILE
-        if not path.exists():
-            first = _Key.generate(clock())
-            write_private_file(path, _dump([first]), exclusive=True)
-        keys, stamp = _read(path)
-        if _active(keys) is None:
-            # Every key was retired by hand: rotate rather than refuse to start.
-            with _file_lock(path):
-                keys, _ = _read(path)
-                if _active(keys) is None:
-                    keys.append(_Key.generate(clock()))
-                    write_private_file(path, _dump(keys))
-                keys, stamp = _read(path)
-        loaded = cls(path, keys, clock=clock)
-        loaded._stamp = stamp
-        return loaded
-
-    def reload_if_changed(self) -> bool:
-        """Re-read ``keys.json`` if another process changed it; True when keys changed."""
-        try:
-            stamp = _stamp(self._path)
-        except FileNotFoundError:
+    def replace(self, keys: Iterable[SigningKey]) -> bool:
+        """Use ``keys`` from now on; True when they differ from the keys held."""
+        fresh = list(keys)
+        if {(k.kid, k.activates_at, k.retired_at) for k in fresh} == {
+            (k.kid, k.activates_at, k.retired_at) for k in self._keys
+        }:
             return False
-        if stamp == self._stamp:
-            return False
-        try:
-            keys, stamp = _read(self._path)
-        except ConfigurationError:
-            # Keep serving the keys we have rather than fail every request.
-            _log.error("%s changed and cannot be read; keeping the loaded keys", self._path)
-            return False
-        active = _active(keys)
-        if active is None:
-            return False
-        self._set(keys, active)
-        self._stamp = stamp
+        self._set(fresh)
         return True
-
-    # ------------------------------------------------------------------ rotation
-
-    def rotate(self, *, keep_for: float) -> str:
-        """Make a new active key and retire the current one; returns the new kid.
-
-        Keys retired more than ``keep_for`` seconds ago are dropped, so their public halves
-        leave the JWKS once no token they signed can still be valid.
-        """
-        with _file_lock(self._path):
-            keys, _ = _read(self._path)  # start from the file: another process may have rotated
-            now = self._clock()
-            fresh = _Key.generate(now)
-            kept: list[_Key] = []
-            for key in keys:
-                retired_at = now if key.retired_at is None else key.retired_at
-                if now - retired_at <= keep_for:
-                    kept.append(dataclasses.replace(key, retired_at=retired_at))
-            kept.append(fresh)
-            write_private_file(self._path, _dump(kept))
-            self._set(kept, fresh)
-            self._stamp = _stamp(self._path)
-        return fresh.kid
 
     # ------------------------------------------------------------------ queries
 
     @property
     def active_kid(self) -> str:
-        return self._active.kid
+        return self.signing_key()[0]
 
     @property
     def kids(self) -> tuple[str, ...]:
         """Every published kid, newest first."""
         return tuple(key.kid for key in reversed(self._keys))
 
-    def signing_key(self) -> tuple[str, Ed25519PrivateKey]:
+    @property
+    def keys(self) -> tuple[SigningKey, ...]:
+        """Every key held, oldest first."""
+        return tuple(self._keys)
+
+    def signing_key(self, now: float | None = None) -> tuple[str, Ed25519PrivateKey]:
+        when = self._clock() if now is None else now
+        if when >= self._switch_at:
+            self._choose(when)
+        if self._active is None:
+            raise NotReady("the signing keys have not been read from the database yet")
         return self._active.kid, self._active.private
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
@@ -308,54 +296,8 @@ class SigningKeys:
         return {"keys": [dict(jwk) for jwk in self._jwks["keys"]]}
 
     def __repr__(self) -> str:
-        return f"SigningKeys(active={self.active_kid!r}, kids={list(self.kids)!r})"
-
-
-def _dump(keys: list[_Key]) -> bytes:
-    body = {"keys": [key.to_json() for key in keys]}
-    return json.dumps(body, indent=2).encode("ascii") + b"\n"
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    stat = path.stat()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
-def _read(path: Path) -> tuple[list[_Key], tuple[int, int, int]]:
-    # The stamp is taken before reading: if the file changes in between, the next
-    # reload_if_changed sees a new stamp and reads again.
-    stamp = _stamp(path)
-    try:
-        body = json.loads(path.read_bytes())
-        entries = body["keys"] if isinstance(body, dict) else body
-        keys = [_Key.from_json(entry) for entry in entries]
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        UnsupportedAlgorithm,
-    ) as exc:
-        # No detail from the parser: it could echo key material.
-        raise ConfigurationError(
-            f"{path}: the signing key file is unreadable or corrupt ({type(exc).__name__})"
-        ) from None
-    return keys, stamp
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock beside ``path``, held for a read-modify-write."""
-    if fcntl is None:  # pragma: no cover - Windows
-        yield
-        return
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+        active = self._active.kid if self._active is not None else None
+        return f"SigningKeys(active={active!r}, kids={list(self.kids)!r})"
 
 
 # --------------------------------------------------------------------------- access tokens
@@ -410,9 +352,9 @@ class AccessTokens:
         self._cache_size = cache_size
         self._verified: dict[str, AccessClaims] = {}
         self._verified_generation = keys.generation
-        now = clock()
-        self._next_reload = now + _RELOAD_EVERY
-        self._next_unknown_kid_reload = now
+        # Told when a token names a kid we do not hold (the key ring then looks for keys
+        # another process added); it must return at once: verification does no I/O.
+        self.on_unknown_kid: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(
@@ -432,15 +374,10 @@ class AccessTokens:
     def keys(self) -> SigningKeys:
         return self._keys
 
-    def _maybe_reload(self, now: float) -> None:
-        if now >= self._next_reload:
-            self._next_reload = now + _RELOAD_EVERY
-            self._keys.reload_if_changed()
-
     def issue(self, *, user_id: str, session_id: str, appid: str) -> IssuedToken:
-        now = int(self._clock())
-        self._maybe_reload(now)
-        kid, private = self._keys.signing_key()
+        instant = self._clock()
+        now = int(instant)
+        kid, private = self._keys.signing_key(instant)
         expires_at = now + self._ttl
         jti = secrets.token_urlsafe(16)
         claims = {
@@ -466,7 +403,6 @@ class AccessTokens:
         near one), a known ``kid``, no ``crit``, then issuer, audience and time claims.
         """
         now = self._clock()
-        self._maybe_reload(now)
         if self._verified_generation != self._keys.generation:
             self._verified.clear()  # a key may have been withdrawn
             self._verified_generation = self._keys.generation
@@ -490,7 +426,7 @@ class AccessTokens:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise InvalidToken("the token has no key id")
-        public = self._public_key(kid, now)
+        public = self._public_key(kid)
         try:
             signature = _b64url_decode(signature_b64)
             signed = f"{header_b64}.{payload_b64}".encode("ascii")
@@ -512,14 +448,13 @@ class AccessTokens:
             self._verified[token] = checked
         return checked
 
-    def _public_key(self, kid: str, now: float) -> Ed25519PublicKey:
+    def _public_key(self, kid: str) -> Ed25519PublicKey:
         public = self._keys.public_key(kid)
-        if public is None and now >= self._next_unknown_kid_reload:
-            # Perhaps another process rotated and already signs with the new key.
-            self._next_unknown_kid_reload = now + _UNKNOWN_KID_RELOAD_EVERY
-            if self._keys.reload_if_changed():
-                public = self._keys.public_key(kid)
         if public is None:
+            if not self._keys.keys:
+                raise NotReady("the signing keys have not been read from the database yet")
+            if self.on_unknown_kid is not None:
+                self.on_unknown_kid()  # perhaps another process rotated: have a look
             raise InvalidToken("the token was signed by an unknown key")
         return public
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,11 +79,9 @@ class Harness:
         )
 
     def private_key(self) -> tuple[str, Ed25519PrivateKey]:
-        """The active signing key, read from the data dir as an attacker with disk access."""
-        data = json.loads((self.settings.data_dir / "keys.json").read_text())
-        entry = data["keys"][-1] if isinstance(data, dict) else data[-1]
-        raw = base64.b64decode(entry["private_key"])
-        return entry["kid"], Ed25519PrivateKey.from_private_bytes(raw)
+        """The active signing key, as someone holding the database and its encryption key
+        could open it."""
+        return self.service.tokens.keys.signing_key()
 
     def forge(self, claims: dict[str, Any], **headers: Any) -> str:
         kid, key = self.private_key()

@@ -7,11 +7,14 @@ from pathlib import Path
 import httpx2
 import jwt
 
-from tests.api.conftest import ISSUER, Harness, make_settings
+from tests.api.conftest import APPID, ISSUER, Harness, make_settings
 from wxlogin.api import create_app
+from wxlogin.cache.fallback import FallbackCache
 from wxlogin.cache.redis import RedisCache
+from wxlogin.private_files import session_key_encryption_key
+from wxlogin.service.keyring import KeyRing
 from wxlogin.simulator import Simulator
-from wxlogin.tokens import SigningKeys
+from wxlogin.store.repository import Store
 
 
 async def test_another_service_verifies_our_tokens_from_the_jwks(wx: Harness) -> None:
@@ -42,21 +45,36 @@ async def test_health_and_readiness(wx: Harness) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
 
-async def test_not_ready_when_the_cache_is_unreachable(
+async def test_degraded_but_serving_when_redis_is_unreachable(
     sim: Simulator, database_url: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(database_url, tmp_path / "data")
-    dead = RedisCache("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    """Redis away: 200 ``degraded`` (routing keeps sending logins here) and logins work on the
+    per-process fallbacks; what comes back when Redis does is in tests/cli/test_degraded.py."""
+    settings = make_settings(database_url, tmp_path / "data", login_rate_limit_per_ip=5)
+    dead = FallbackCache(RedisCache("redis://127.0.0.1:1/0"))  # nothing listens on port 1
     app = create_app(settings, wechat_transport=sim.transport, cache=dead)
     async with app.running():
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=ISSUER) as http:
             live = await http.get("/healthz")
             ready = await http.get("/readyz")
+            logins = [
+                await http.post(
+                    "/auth/login", json={"code": sim.login(APPID, f"u{n}"), "appid": APPID}
+                )
+                for n in range(6)
+            ]
+            token = logins[0].json()["access_token"]
+            me = await http.get("/me", headers={"Authorization": f"Bearer {token}"})
+            await http.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
+            after = await http.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert live.status_code == 200
-    assert ready.status_code == 503
-    assert ready.json()["error"]["code"] == "not_ready"
-    assert ready.headers["retry-after"]
+    assert (ready.status_code, ready.json()) == (200, {"status": "degraded"})
+    # The per-IP limit still holds, counted in this process's memory.
+    assert [r.status_code for r in logins] == [200] * 5 + [429]
+    assert me.status_code == 200
+    assert after.status_code == 401  # a logout still revokes, Redis or not
+    assert dead.degraded
     await dead.aclose()
 
 
@@ -86,15 +104,29 @@ async def test_unknown_route_uses_the_error_shape(wx: Harness) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
-async def test_a_key_rotation_elsewhere_is_published_at_once(wx: Harness) -> None:
+async def test_a_key_rotation_elsewhere_is_published_then_signs(wx: Harness) -> None:
     before = {k["kid"] for k in (await wx.http.get("/.well-known/jwks.json")).json()["keys"]}
-    # Another process (`wxlogin keys rotate`, another worker) rotates the shared key file.
-    elsewhere = SigningKeys.load_or_create(wx.settings.data_dir)
-    new_kid = elsewhere.rotate(keep_for=wx.settings.access_token_ttl)
+    old_token = (await wx.login("alice"))["access_token"]
+    # Another process (`wxlogin keys rotate`, another machine) rotates the keys in the database.
+    store = Store.from_url(str(wx.settings.database_url))
+    try:
+        elsewhere = await KeyRing.open(
+            store, session_key_encryption_key(wx.settings), clock=wx.clock
+        )
+        fresh = await elsewhere.rotate(keep_for=wx.settings.access_token_ttl, activate_in=30)
+    finally:
+        await store.aclose()
+    # What the key ring's poll (or a Redis announcement) does in the background:
+    (ring,) = [work for work in wx.service.background if isinstance(work, KeyRing)]
+    await ring.refresh()
     after = {k["kid"] for k in (await wx.http.get("/.well-known/jwks.json")).json()["keys"]}
-    assert after == before | {new_kid}
-    # Tokens signed with the new key verify here too.
-    body = await wx.login("alice")
-    assert jwt.get_unverified_header(body["access_token"])["kid"] in after
-    me = await wx.http.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
-    assert me.status_code == 200
+    assert after == before | {fresh.kid}
+    assert jwt.get_unverified_header((await wx.login("bob"))["access_token"])["kid"] in before
+    # Its time (the database keeps microseconds, so the moment stored may round up past
+    # now + 30 by a fraction of one): tokens signed here carry the new key, and verify.
+    wx.clock.advance(30.001)
+    body = await wx.login("carol")
+    assert jwt.get_unverified_header(body["access_token"])["kid"] == fresh.kid
+    for token in (body["access_token"], old_token):
+        me = await wx.http.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200

@@ -65,9 +65,14 @@ async def test_a_full_flow_leaks_no_secret(wx: Harness, caplog: pytest.LogCaptur
         await record(wx.http.get(path))
 
     data_dir = wx.settings.data_dir
-    keys = json.loads((data_dir / "keys.json").read_text())
-    entries = keys["keys"] if isinstance(keys, dict) else keys
-    private_keys = [entry["private_key"] for entry in entries]
+    # The signing keys, as the database holds them (sealed) and as they sign (in clear).
+    private_keys = [
+        base64.b64encode(key.private_bytes()).decode() for key in wx.service.tokens.keys.keys
+    ]
+    private_keys += [
+        base64.b64encode(row.private_key_sealed).decode()
+        for row in await wx.service.store.signing_keys.all()
+    ]
     sealing = [p.read_text().strip() for p in data_dir.iterdir() if "session_key" in p.name]
     assert private_keys
     assert sealing

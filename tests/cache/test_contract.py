@@ -78,6 +78,30 @@ async def test_delete_if_equals_on_expired_value(timed: TimedCache) -> None:
     assert await timed.cache.delete_if_equals("token", b"A") is False
 
 
+async def test_compare_and_set(timed: TimedCache) -> None:
+    cache = timed.cache
+    assert await cache.compare_and_set("token", None, b"A", ttl=TTL) is True  # was missing
+    assert await cache.compare_and_set("token", None, b"B") is False  # no longer missing
+    assert await cache.compare_and_set("token", b"B", BINARY) is False  # holds A, not B
+    assert await cache.get("token") == b"A"
+    assert await cache.compare_and_set("token", b"A", BINARY, ttl=TTL) is True
+    assert await cache.get("token") == BINARY
+    await timed.advance(TTL * 1.6)
+    assert await cache.get("token") is None  # the ttl of the write that won
+    assert await cache.compare_and_set("token", BINARY, b"C") is False  # expired: missing
+    assert await cache.compare_and_set("token", None, b"C") is True
+    await timed.advance(TTL * 1.6)
+    assert await cache.get("token") == b"C"  # no ttl: kept
+
+
+async def test_compare_and_set_race_has_one_winner(cache: Cache) -> None:
+    results = await asyncio.gather(
+        *(cache.compare_and_set("fenced", None, b"%d" % i) for i in range(20))
+    )
+    assert results.count(True) == 1
+    assert await cache.get("fenced") == b"%d" % results.index(True)
+
+
 async def test_incr_counts(cache: Cache) -> None:
     assert [await cache.incr("n", ttl=60) for _ in range(3)] == [1, 2, 3]
     assert await cache.get("n") == b"3"

@@ -220,3 +220,19 @@ async def test_stable_token_wants_a_post_with_a_json_object(http: httpx2.AsyncCl
     good = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
     wrong_type = await http.post(wx.STABLE_TOKEN, json={**good, "force_refresh": "yes"})
     assert errcode(wrong_type.json()) == wx.ErrCode.DATA_FORMAT_ERROR
+
+
+async def test_the_state_counts_calls_refused_for_their_token(
+    sim: Simulator, http: httpx2.AsyncClient
+) -> None:
+    first = (await plain_token(http))["access_token"]
+    await plain_token(http)  # supersedes the first (it lives 300 s more)
+    sim.advance(wx.SUPERSEDED_TOKEN_GRACE)
+    assert await works(http, sim, first) == wx.ErrCode.INVALID_CREDENTIAL
+    assert await works(http, sim, first) == wx.ErrCode.INVALID_CREDENTIAL
+    sim.advance(wx.ACCESS_TOKEN_TTL)
+    assert await works(http, sim, first) == wx.ErrCode.ACCESS_TOKEN_EXPIRED
+    sim.add_fault(wx.CHECK_SESSION, errcode=wx.ErrCode.INVALID_CREDENTIAL)
+    assert await works(http, sim, first) == wx.ErrCode.INVALID_CREDENTIAL  # a fault: not counted
+    state = (await http.get("/__sim/state")).json()
+    assert state["access_token_refusals"] == {"40001": 2, "42001": 1}

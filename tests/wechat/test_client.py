@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -255,6 +258,68 @@ async def test_a_refused_token_is_expired_only_if_still_cached(sim: Simulator) -
     assert new != old
     assert wire_a.calls[wx.STABLE_TOKEN] == 1  # A never fetched again: it reused B's token
     assert wire_b.calls[wx.STABLE_TOKEN] == 1
+    await a.aclose()
+    await b.aclose()
+
+
+class LockExpired:
+    """A view of a shared token store whose lock is always free: what a worker sees once the
+    Redis lock another worker took has run out (its ttl) while that worker still refreshes."""
+
+    def __init__(self, store: MemoryCache) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[bool]:
+        yield True
+
+
+async def test_a_refresher_whose_lock_ran_out_does_not_overwrite_a_newer_token(
+    sim: Simulator,
+) -> None:
+    # Worker A holds the lock and asks WeChat for a token; WeChat is slow, A's lock expires,
+    # worker B takes the lock, refreshes and stores its token. When A's answer comes, the
+    # fencing check (compare-and-set against what A read under the lock) keeps B's token,
+    # and A uses it too: every worker ends up on one token.
+    store = MemoryCache(clock=sim.clock.now)
+    b = WeChatClient(
+        APPID,
+        SECRET,
+        transport=sim.transport,
+        token_store=LockExpired(store),  # type: ignore[arg-type]
+        token_endpoint="plain",
+        clock=sim.clock.now,
+    )
+
+    class SlowWeChat(RecordingTransport):
+        async def request(self, method, url, *, params, json_body, timeout):  # type: ignore[no-untyped-def]
+            if url.endswith(wx.TOKEN) and self.calls[wx.TOKEN] == 0:
+                refreshed_by_b.append(await b.get_access_token())  # while A waits for WeChat
+            return await super().request(
+                method, url, params=params, json_body=json_body, timeout=timeout
+            )
+
+    refreshed_by_b: list[str] = []
+    wire_a = SlowWeChat(sim.transport)
+    a = WeChatClient(
+        APPID,
+        SECRET,
+        transport=wire_a,
+        token_store=store,
+        token_endpoint="plain",
+        clock=sim.clock.now,
+    )
+    token = await a.get_access_token()  # A fetched one too, and kept B's
+    assert wire_a.calls[wx.TOKEN] == 1
+    assert [token] == refreshed_by_b
+    stored = await store.get(f"access_token:{APPID}:plain")
+    assert stored is not None and token.encode() in stored  # B's, not overwritten by A's
+    assert await b.get_access_token() == token  # B's own, from the cache
+    assert await a.get_access_token() == token
+    assert wire_a.calls[wx.TOKEN] == 1
     await a.aclose()
     await b.aclose()
 

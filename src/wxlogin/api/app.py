@@ -16,13 +16,30 @@ from wxlogin.api.docs import DOCS_HEADERS, DOCS_HTML
 from wxlogin.api.errors import MethodNotAllowed, RouteNotFound, render_error
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
+from wxlogin.api.observe import (
+    METRICS_PATH,
+    MetricsAccess,
+    MetricsEndpoint,
+    request_id_of,
+    share_metrics,
+    with_request_id,
+)
 from wxlogin.api.openapi import build_openapi, require_appid
 from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import MethodTable, build_table
-from wxlogin.api.server import DEFAULT_MAX_BODY_BYTES, Face, Receive, Scope, Send, send_error
+from wxlogin.api.server import (
+    DEFAULT_MAX_BODY_BYTES,
+    REQUEST_ID_HEADER,
+    Face,
+    Receive,
+    Scope,
+    Send,
+    send_error,
+)
 from wxlogin.cache.base import Cache
 from wxlogin.config import Settings
+from wxlogin.logs import REQUEST_ID
 from wxlogin.service.factory import build_service
 from wxlogin.service.login import LoginService
 from wxlogin.wechat import Transport
@@ -43,7 +60,8 @@ API_DESCRIPTION = (
 
 
 class WxLoginApp:
-    """The stand-alone service: the login API, discovery, health, ``/openapi.json``, ``/docs``.
+    """The stand-alone service: the login API, discovery, health, ``/openapi.json``, ``/docs``,
+    and ``/metrics`` when the settings let someone read it (``api/observe.py``).
 
     An ASGI application. Its lifespan builds the service on start-up and closes it on
     shut-down; ``running()`` does the same for code that drives the app in-process.
@@ -95,6 +113,7 @@ class WxLoginApp:
             "/openapi.json": ([(b"content-type", b"application/json")], openapi_json),
             "/docs": (DOCS_HEADERS, DOCS_HTML),
         }
+        self.metrics = MetricsEndpoint(MetricsAccess(settings), lambda: self.face.service, clock)
 
     @property
     def service(self) -> LoginService | None:
@@ -104,18 +123,26 @@ class WxLoginApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            methods = self._exact.get(scope["path"])
-            if methods is not None:
-                await self.face.handle(methods, scope, receive, send)
-            else:
-                await self._templated_or_page(scope, receive, send)
+            # Every response says its request id, and every line logged meanwhile carries it.
+            request_id = request_id_of(scope["headers"])
+            token = REQUEST_ID.set(request_id.decode("ascii"))
+            try:
+                methods = self._exact.get(scope["path"])
+                if methods is not None:
+                    await self.face.handle(methods, scope, receive, send, request_id)
+                else:
+                    await self._templated_or_page(scope, receive, send, request_id)
+            finally:
+                REQUEST_ID.reset(token)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
             # Nothing here speaks WebSocket; closing before accepting makes the server say 403.
             await send({"type": "websocket.close", "code": 1000})
 
-    async def _templated_or_page(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _templated_or_page(
+        self, scope: Scope, receive: Receive, send: Send, request_id: bytes
+    ) -> None:
         path: str = scope["path"]
         for prefix, suffix, param, methods in self._templated:
             if path.startswith(prefix) and path.endswith(suffix):
@@ -123,25 +150,33 @@ class WxLoginApp:
                 # One segment, as Starlette's {param} matches: never a slash, never empty.
                 if value and "/" not in value:
                     scope["path_params"] = {param: value}
-                    await self.face.handle(methods, scope, receive, send)
+                    await self.face.handle(methods, scope, receive, send, request_id)
                     return
-        await self._page(scope, send)
+        await self._page(scope, receive, send, request_id)
 
-    async def _page(self, scope: Scope, send: Send) -> None:
+    async def _page(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         method, path = scope["method"], scope["path"]
+        if path == METRICS_PATH:
+            await self.metrics(scope, receive, with_request_id(send, request_id))
+            return
         page = self._pages.get(path)
         if page is None:
-            await send_error(send, render_error(RouteNotFound(), method, path))
+            await send_error(send, render_error(RouteNotFound(), method, path), request_id)
             return
         if method not in ("GET", "HEAD"):
-            await send_error(send, render_error(MethodNotAllowed(("GET",)), method, path))
+            error = render_error(MethodNotAllowed(("GET",)), method, path)
+            await send_error(send, error, request_id)
             return
         headers, body = page
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*headers, (b"content-length", b"%d" % len(body))],
+                "headers": [
+                    *headers,
+                    (b"content-length", b"%d" % len(body)),
+                    (REQUEST_ID_HEADER, request_id),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
@@ -149,6 +184,7 @@ class WxLoginApp:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[LoginService]:
         """Build and start the service, serve, then close it."""
+        share_metrics(self._settings)
         service = await build_service(
             self._settings,
             wechat_transport=self._wechat_transport,

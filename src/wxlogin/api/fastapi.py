@@ -35,6 +35,7 @@ from wxlogin.api.errors import (
 )
 from wxlogin.api.messages import MESSAGE_ROUTES
 from wxlogin.api.meta import META_ROUTES
+from wxlogin.api.observe import METRICS_PATH, MetricsAccess, MetricsEndpoint, share_metrics
 from wxlogin.api.openapi import (
     BEARER_SCHEME,
     SERVICE_SCHEME,
@@ -194,6 +195,7 @@ def setup(
     migrate: bool = True,
     clock: Callable[[], float] = time.time,
     include_meta: bool = True,
+    metrics_path: str | None = METRICS_PATH,
 ) -> None:
     """Add wxlogin to ``app``: its routes, its error handler, and its start-up and shut-down.
 
@@ -201,6 +203,12 @@ def setup(
     after it. The error handler is app-wide: the host's own validation errors, 404s and
     unhandled exceptions also answer in wxlogin's ``{"error": {...}}`` shape (validation as
     400 ``invalid_request``). Register your own handlers after ``setup`` to override.
+
+    ``metrics_path``: where wxlogin's Prometheus metrics are served when the settings let
+    someone read them (``metrics_token`` / ``metrics_public``); None mounts nothing (a host
+    that exposes metrics of its own can add ``wxlogin.metrics.render(REGISTRY)`` to them).
+    Request ids are the host's business: ``app.add_middleware(RequestIdMiddleware)`` gives
+    wxlogin's (``wxlogin.api.observe``).
     """
     routes: tuple[Route[Any], ...] = (
         *AUTH_ROUTES,
@@ -214,6 +222,10 @@ def setup(
         # A path with a {name} segment is matched by Starlette, which puts the value in
         # scope["path_params"], where the Face hands it to the handler.
         app.router.routes.append(StarletteRoute(path, _Endpoint(face, methods)))
+    access = MetricsAccess(settings)
+    if metrics_path is not None and access.served:
+        endpoint = MetricsEndpoint(access, lambda: face.service, clock)
+        app.router.routes.append(StarletteRoute(metrics_path, endpoint, methods=["GET", "HEAD"]))
     app.add_exception_handler(WxLoginError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -228,6 +240,7 @@ def setup(
 
     @asynccontextmanager
     async def lifespan(host: FastAPI) -> AsyncIterator[Any]:
+        share_metrics(settings)
         service = await build_service(
             settings, wechat_transport=wechat_transport, cache=cache, migrate=migrate, clock=clock
         )

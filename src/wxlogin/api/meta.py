@@ -12,6 +12,7 @@ __all__ = ["META_ROUTES"]
 
 _OK = Health("ok")
 _READY = Health("ready")
+_DEGRADED = Health("degraded")
 
 
 async def openid_configuration(ctx: Context[None]) -> OpenIdConfiguration:
@@ -40,10 +41,17 @@ async def healthz(ctx: Context[None]) -> Health:
 
 
 async def readyz(ctx: Context[None]) -> Health:
-    """Readiness: the database and the cache answer."""
-    if not await ctx.service.ready():
-        raise NotReady("the database or the cache is not reachable")
-    return _READY
+    """Readiness: ``ready``; ``degraded`` (still 200) while Redis is down and logins go on,
+    on per-process fallbacks; 503 ``not_ready`` when the database does not answer.
+
+    Degraded is 200 on purpose: every process shares the one Redis, so a load balancer that
+    took out each process whose Redis is away would turn a degraded service into an outage.
+    Alert on the body, route on the status.
+    """
+    state = await ctx.service.readiness()
+    if state == "not_ready":
+        raise NotReady("the database is not reachable")
+    return _READY if state == "ready" else _DEGRADED
 
 
 META_ROUTES: tuple[Route[Any], ...] = (

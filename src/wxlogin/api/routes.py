@@ -25,9 +25,15 @@ from wxlogin.errors import (
     UnknownApp,
     UpstreamError,
     WeChatError,
+    WxLoginError,
 )
+from wxlogin.metrics import LOGINS
 
 __all__ = ["AUTH_ROUTES"]
+
+# Counted here, where both faces answer a login: the outcome the mini program saw.
+_NEW_USER = LOGINS.labels("new_user")
+_RETURNING = LOGINS.labels("returning")
 
 
 async def login(ctx: Context[LoginRequest]) -> LoginResponse:
@@ -37,7 +43,12 @@ async def login(ctx: Context[LoginRequest]) -> LoginResponse:
     retries must call wx.login again first.
     """
     body = ctx.body
-    outcome = await ctx.service.login(body.code, appid=body.appid, client_ip=ctx.client_ip)
+    try:
+        outcome = await ctx.service.login(body.code, appid=body.appid, client_ip=ctx.client_ip)
+    except WxLoginError as exc:
+        LOGINS.labels(exc.code).inc()
+        raise
+    (_NEW_USER if outcome.new_user else _RETURNING).inc()
     tokens = outcome.tokens
     return LoginResponse(
         access_token=tokens.access_token,

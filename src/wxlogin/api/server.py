@@ -41,7 +41,15 @@ from wxlogin.api.routing import (
 from wxlogin.errors import InvalidRequest, NotReady, WxLoginError
 from wxlogin.service.login import LoginService
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Face", "Receive", "Scope", "Send", "send_error"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "REQUEST_ID_HEADER",
+    "Face",
+    "Receive",
+    "Scope",
+    "Send",
+    "send_error",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,6 +57,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+REQUEST_ID_HEADER = b"x-request-id"
 _log = logging.getLogger("wxlogin.api")
 _encode = msgspec.json.Encoder().encode
 _JSON = b"application/json"
@@ -71,9 +80,15 @@ class Face:
         self.service: LoginService | None = None
 
     async def handle(
-        self, methods: MethodTable, scope: Scope, receive: Receive, send: Send
+        self,
+        methods: MethodTable,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: bytes | None = None,
     ) -> None:
-        """Answer a request whose path matched ``methods``."""
+        """Answer a request whose path matched ``methods``; ``request_id`` goes back in
+        ``X-Request-ID`` (``api/observe.py``), on errors too."""
         method: str = scope["method"]
         route = methods.get(method)
         if route is None and method == "HEAD":
@@ -85,27 +100,23 @@ class Face:
         except _Disconnected:
             return
         except WxLoginError as exc:
-            await send_error(send, render_error(exc, method, scope["path"]))
+            await send_error(send, render_error(exc, method, scope["path"]), request_id)
             return
         except Exception:
-            await send_error(send, render_unexpected(method, scope["path"]))
+            await send_error(send, render_unexpected(method, scope["path"]), request_id)
             return
         if route.binary:
-            await _send_binary(send, route.status, payload, method)
+            await _send_binary(send, route.status, payload, method, request_id)
             return
         body = b"" if payload is None else _encode(payload)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": route.status,
-                "headers": [
-                    (b"content-type", _JSON),
-                    (b"content-length", b"%d" % len(body)),
-                ]
-                if payload is not None
-                else [],
-            }
+        headers = (
+            [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))]
+            if payload is not None
+            else []
         )
+        if request_id is not None:
+            headers.append((REQUEST_ID_HEADER, request_id))
+        await send({"type": "http.response.start", "status": route.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     async def _run(self, route: Route[Any], scope: Scope, receive: Receive) -> Any:
@@ -212,12 +223,16 @@ def _check_declared_length(content_length: bytes, limit: int) -> None:
         raise BodyTooLarge(f"the request body is larger than {limit} bytes")
 
 
-async def _send_binary(send: Send, status: int, reply: BinaryReply, method: str) -> None:
+async def _send_binary(
+    send: Send, status: int, reply: BinaryReply, method: str, request_id: bytes | None
+) -> None:
     headers = [
         (b"content-type", reply.media_type.encode("latin-1")),
         (b"content-length", b"%d" % len(reply.body)),
         *reply.headers,
     ]
+    if request_id is not None:
+        headers.append((REQUEST_ID_HEADER, request_id))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
 
@@ -249,11 +264,13 @@ def _field_message(text: str) -> str:
     return f"{field}: {problem}" if field else problem
 
 
-async def send_error(send: Send, reply: ErrorReply) -> None:
+async def send_error(send: Send, reply: ErrorReply, request_id: bytes | None = None) -> None:
     headers = [
         (b"content-type", _JSON),
         (b"content-length", b"%d" % len(reply.body)),
         *reply.headers,
     ]
+    if request_id is not None:
+        headers.append((REQUEST_ID_HEADER, request_id))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})

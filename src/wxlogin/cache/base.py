@@ -30,6 +30,17 @@ class Cache(Protocol):
         """Store only when ``key`` is missing; True when this call stored it."""
         ...
 
+    async def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
+    ) -> bool:
+        """Store ``value`` only while ``key`` still holds ``expected`` (``None``: is missing);
+        True when this call stored it.
+
+        The fencing check of a refresh done under a lock: if the lock ran out and someone
+        else stored a newer value meanwhile, the late writer does not overwrite it.
+        """
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     async def delete_if_equals(self, key: str, value: bytes) -> bool:

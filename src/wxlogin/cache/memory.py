@@ -52,6 +52,14 @@ class MemoryCache:
         self._store(key, value, ttl)
         return True
 
+    async def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
+    ) -> bool:
+        if self._live(key) != expected:
+            return False
+        self._store(key, value, ttl)
+        return True
+
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 

@@ -1,8 +1,8 @@
 """A ``Cache`` on Redis, shared by every process and machine that points at it.
 
 Same contract as ``MemoryCache`` (``tests/cache`` runs against both). Compare-and-delete,
-counter-with-expiry and lock release are Lua scripts, so each is one atomic step on the
-server. Every Redis failure becomes ``wxlogin.errors.NotReady`` here; messages name the
+compare-and-set, counter-with-expiry and lock release are Lua scripts, so each is one atomic
+step on the server. Every Redis failure becomes ``wxlogin.errors.NotReady`` here; messages name the
 operation, never a key or a value.
 """
 
@@ -33,6 +33,20 @@ T = TypeVar("T")
 _DELETE_IF_EQUALS: Final = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# SET KEYS[1] = ARGV[3] (expiring in ARGV[4] ms, none when empty) only while it holds ARGV[2]
+# (ARGV[1] = '1') or is missing (ARGV[1] = '0').
+_COMPARE_AND_SET: Final = """
+local current = redis.call('GET', KEYS[1])
+if (ARGV[1] == '0' and current == false) or (ARGV[1] == '1' and current == ARGV[2]) then
+    if ARGV[4] == '' then
+        redis.call('SET', KEYS[1], ARGV[3])
+    else
+        redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+    end
+    return 1
 end
 return 0
 """
@@ -83,6 +97,7 @@ class RedisCache:
         self._prefix = prefix
         self._delete_if_equals = self._client.register_script(_DELETE_IF_EQUALS)
         self._incr = self._client.register_script(_INCR_WITH_EXPIRY)
+        self._compare_and_set = self._client.register_script(_COMPARE_AND_SET)
 
     def __repr__(self) -> str:
         return f"RedisCache(prefix={self._prefix!r})"
@@ -118,6 +133,20 @@ class RedisCache:
         px = None if ttl is None else _ms(ttl)
         stored = await self._call(
             "SET NX", lambda: self._client.set(self._key(key), value, px=px, nx=True)
+        )
+        return bool(stored)
+
+    async def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
+    ) -> bool:
+        args = [
+            b"0" if expected is None else b"1",
+            expected or b"",
+            value,
+            b"" if ttl is None else str(_ms(ttl)).encode(),
+        ]
+        stored = await self._call(
+            "compare-and-set", lambda: self._compare_and_set(keys=[self._key(key)], args=args)
         )
         return bool(stored)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from wxlogin.config import Settings
 from wxlogin.errors import ConfigurationError, WxLoginError
+from wxlogin.logs import LogFormat
 
 
 class CliError(Exception):
@@ -56,12 +56,11 @@ def fail(command: str, message: str, status: int = 2) -> int:
     return status
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+def configure_logging(level: str, log_format: LogFormat = "text") -> None:
+    """Every logger of the process through one handler, in ``log_format`` (``wxlogin.logs``)."""
+    from wxlogin.logs import configure_logging as configure
+
+    configure(log_format, level)
 
 
 def parse_app(value: str) -> tuple[str, str, str | None]:

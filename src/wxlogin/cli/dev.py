@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from wxlogin.cli._servers import serve_all
     from wxlogin.cli.simulate import RedactCredentials
-    from wxlogin.config import ensure_private_dir
     from wxlogin.errors import WxLoginError
+    from wxlogin.private_files import ensure_private_dir
     from wxlogin.simulator import Simulator
 
     appid, secret, open_account = args.app or (DEV_APPID, DEV_SECRET, DEV_OPEN_ACCOUNT)
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except CliError as exc:
         return fail("dev", describe(exc))
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, settings.log_format or "text")
     # Migrations announce themselves at INFO; in dev that is noise around the walkthrough.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # /demo: its timeline hears from the simulator (the witness watches its traffic, on its own

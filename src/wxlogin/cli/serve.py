@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,17 +31,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def _prepare(settings: Settings) -> None:
-    """Migrate and create keys once, before any worker starts, so workers never race."""
+    """Migrate and create the keys once, before any worker starts, so workers never race (and
+    a key sealed with another encryption key stops start-up with one line)."""
+    from wxlogin.private_files import session_key_encryption_key
+    from wxlogin.service.keyring import KeyRing
     from wxlogin.store.repository import Store
-    from wxlogin.tokens import SigningKeys
 
+    secret = session_key_encryption_key(settings)
     store = Store.from_url(settings.effective_database_url)
     try:
         await store.migrate()
+        await KeyRing.open(store, secret, data_dir=settings.data_dir)
     finally:
         await store.aclose()
-    SigningKeys.load_or_create(settings.data_dir)
-    settings.load_session_key_encryption_key()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         port_in_use,
     )
     from wxlogin.errors import WxLoginError
+    from wxlogin.logs import logging_config
 
     try:
         if args.config is not None:
@@ -75,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         busy = port_in_use(args.host, args.port, "--port")
         if busy is not None:
             raise busy
-        configure_logging(settings.log_level)
+        log_format = settings.log_format or "json"
+        configure_logging(settings.log_level, log_format)
         asyncio.run(_prepare(settings))
     except (CliError, WxLoginError) as exc:
         return fail("serve", describe(exc))
@@ -87,17 +93,38 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _log.info("listening on %s: make sure a TLS-terminating proxy sits in front", args.host)
-    uvicorn.run(
-        "wxlogin.api.asgi:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        proxy_headers=settings.trust_forwarded_for,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    own_metrics_dir = _metrics_dir(settings) if args.workers > 1 else None
+    try:
+        uvicorn.run(
+            "wxlogin.api.asgi:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            # Applied by uvicorn in every worker: our format for every logger, its own too.
+            log_config=logging_config(log_format, settings.log_level),
+            proxy_headers=settings.trust_forwarded_for,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_dir(settings: Settings) -> Path | None:
+    """The directory the workers add up their metrics in (a scrape reaches any one of them):
+    the configured one, emptied of an earlier run's files, or one of our own (returned, to be
+    removed at exit). The workers learn it from the environment, as they learn every setting."""
+    from wxlogin.metrics import clear_directory
+
+    if settings.metrics_dir is not None:
+        clear_directory(settings.metrics_dir)
+        return None
+    made = Path(tempfile.mkdtemp(prefix="wxlogin-metrics-"))
+    os.environ["WXLOGIN_METRICS_DIR"] = str(made)
+    return made

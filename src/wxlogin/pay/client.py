@@ -43,6 +43,7 @@ from wxlogin.errors import (
     UpstreamUnavailable,
     WxLoginError,
 )
+from wxlogin.metrics import observe_upstream
 from wxlogin.pay import protocol as wxpay
 from wxlogin.pay._answers import Reader, refund_from, transaction_from
 from wxlogin.pay._responses import ANSWER, read_answer
@@ -190,11 +191,15 @@ class WeChatPayClient:
             raise InvalidRequest("query by out_trade_no or by transaction_id (exactly one)")
         if out_trade_no is not None:
             number = checked_id("out_trade_no", out_trade_no, wxpay.OUT_TRADE_NO_RE)
-            path = wxpay.ORDER_BY_OUT_TRADE_NO.format(out_trade_no=number)
+            endpoint = wxpay.ORDER_BY_OUT_TRADE_NO
+            path = endpoint.format(out_trade_no=number)
         else:
             number = checked_id("transaction_id", transaction_id, wxpay.TRANSACTION_ID_RE)
-            path = wxpay.ORDER_BY_TRANSACTION_ID.format(transaction_id=number)
-        data = await self._call("GET", path, query={"mchid": self.merchant.mchid})
+            endpoint = wxpay.ORDER_BY_TRANSACTION_ID
+            path = endpoint.format(transaction_id=number)
+        data = await self._call(
+            "GET", path, query={"mchid": self.merchant.mchid}, endpoint=endpoint
+        )
         transaction = transaction_from(Reader(data, ANSWER))
         asked = transaction.out_trade_no if out_trade_no is not None else transaction.transaction_id
         if transaction.mchid != self.merchant.mchid or asked != number:
@@ -214,6 +219,7 @@ class WeChatPayClient:
                 "POST",
                 wxpay.CLOSE_ORDER.format(out_trade_no=number),
                 json_body={"mchid": self.merchant.mchid},
+                endpoint=wxpay.CLOSE_ORDER,
             )
         except OrderClosed:
             return
@@ -252,7 +258,11 @@ class WeChatPayClient:
     async def query_refund(self, out_refund_no: str) -> Refund:
         """A refund's state by ``out_refund_no``. Retries: transient (a read)."""
         number = checked_id("out_refund_no", out_refund_no, wxpay.OUT_REFUND_NO_RE)
-        data = await self._call("GET", wxpay.REFUND_BY_OUT_REFUND_NO.format(out_refund_no=number))
+        data = await self._call(
+            "GET",
+            wxpay.REFUND_BY_OUT_REFUND_NO.format(out_refund_no=number),
+            endpoint=wxpay.REFUND_BY_OUT_REFUND_NO,
+        )
         return self._refund_for(data, number)
 
     def _refund_for(self, data: dict[str, Any], out_refund_no: str) -> Refund:
@@ -325,7 +335,10 @@ class WeChatPayClient:
         *,
         query: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        endpoint: str | None = None,
     ) -> dict[str, Any]:
+        """``endpoint``: the path's template when ``path`` holds an order's or refund's number
+        (what the metrics name it by: a number per order would make a series per order)."""
         body = orjson.dumps(json_body) if json_body is not None else None
         # Query values here are digits (mchid): both transports send them exactly like this.
         signed_path = self._base_path + path + (f"?{urlencode(query)}" if query else "")
@@ -335,6 +348,7 @@ class WeChatPayClient:
                 "Authorization": self._authorization(method, signed_path, body or b""),
                 "Accept": "application/json",
             }
+            started = time.perf_counter()
             try:
                 response = await self._http().request(
                     method,
@@ -345,13 +359,18 @@ class WeChatPayClient:
                     headers=headers,
                     response_headers=_RESPONSE_HEADERS,
                 )
-                return read_answer(self.merchant, response, now=self._clock())
+                answer = read_answer(self.merchant, response, now=self._clock())
             except WxLoginError as exc:
+                code = exc.pay_code if isinstance(exc, PayApiError) else exc.code
+                observe_upstream("wechatpay", endpoint or path, code, time.perf_counter() - started)
                 _log.debug("%s %s failed: %s", method, path, exc.code)
                 if attempt >= self._max_retries or not _transient(exc):
                     raise
                 await self._sleep(_backoff(attempt))
                 attempt += 1
+                continue
+            observe_upstream("wechatpay", endpoint or path, "0", time.perf_counter() - started)
+            return answer
 
 
 def _backoff(attempt: int) -> float:

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from wxlogin.config import ensure_private_dir, write_private_file
 from wxlogin.errors import NotReady, UnsupportedImage, UserNotFound, WxLoginError
+from wxlogin.private_files import ensure_private_dir, write_private_file
 from wxlogin.store.records import User
 from wxlogin.store.repository import Store
 

@@ -1,4 +1,9 @@
-"""Assemble a ``LoginService`` from ``Settings``: store, cache, keys, WeChat clients."""
+"""Assemble a ``LoginService`` from ``Settings``: store, cache, keys, WeChat clients.
+
+With ``redis_url`` the cache is Redis with memory standing in while Redis is down
+(``cache/fallback.py``): the service keeps logging users in, degraded, instead of failing.
+The signing keys come from the database (``service/keyring.py``), so every process shares them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Callable
 from typing import cast
 
 from wxlogin.cache.base import Cache
+from wxlogin.cache.fallback import FallbackCache
 from wxlogin.cache.memory import MemoryCache
 from wxlogin.cache.redis import RedisCache
 from wxlogin.config import Settings
@@ -14,16 +20,19 @@ from wxlogin.errors import ConfigurationError, InvalidRequest
 from wxlogin.pay import Merchant, PayTransport, WeChatPayClient
 from wxlogin.pay import protocol as wxpay
 from wxlogin.pay.requests import checked_notify_url
+from wxlogin.private_files import session_key_encryption_key
 from wxlogin.service.avatars import AVATAR_PATH, AvatarService, LocalAvatarStore
 from wxlogin.service.credentials import ServiceCredentials
+from wxlogin.service.keyring import KeyRing
 from wxlogin.service.login import LoginService, ServicePolicy
 from wxlogin.service.messages import MessageService, templates_from_settings
 from wxlogin.service.pay import NOTIFY_PATH, PayService
+from wxlogin.service.pruner import Pruner, Retention
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
 from wxlogin.store.repository import Store
-from wxlogin.tokens import AccessTokens, RefreshSuccessors, SigningKeys
+from wxlogin.tokens import AccessTokens, RefreshSuccessors
 from wxlogin.wechat import Transport, WeChatClient
 
 __all__ = ["build_service"]
@@ -44,9 +53,7 @@ async def build_service(
             "no mini program configured: set WXLOGIN_APPS=APPID:SECRET or [[apps]] in wxlogin.toml"
         )
     # Everything that can fail without holding a resource comes first...
-    keys = SigningKeys.load_or_create(settings.data_dir, clock=clock)
-    tokens = AccessTokens.from_settings(settings, keys, clock=clock)
-    secret = settings.load_session_key_encryption_key()
+    secret = session_key_encryption_key(settings)
     sealer = SessionKeySealer(secret)
     successors = RefreshSuccessors(secret)
     templates = templates_from_settings(settings.message_templates)
@@ -58,16 +65,32 @@ async def build_service(
     if store is None:
         store = Store.from_url(settings.effective_database_url)
     if cache is None:
-        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache(clock=clock)
-    if migrate:
-        try:
+        cache = (
+            FallbackCache(RedisCache(settings.redis_url))
+            if settings.redis_url
+            else MemoryCache(clock=clock)
+        )
+    try:
+        if migrate:
             await store.migrate()
-        except BaseException:
-            if owns_store:
-                await store.aclose()
-            if owns_cache:
-                await cache.aclose()
-            raise
+        # Without migrating, the database may be away at start-up: serve 503s until it is back
+        # rather than fail to start (a host app's other routes keep working meanwhile).
+        keyring = await KeyRing.open(
+            store,
+            secret,
+            data_dir=settings.data_dir,
+            cache=cache,
+            clock=clock,
+            database_may_be_away=not migrate,
+        )
+    except BaseException:
+        if owns_store:
+            await store.aclose()
+        if owns_cache:
+            await cache.aclose()
+        raise
+    tokens = AccessTokens.from_settings(settings, keyring.keys, clock=clock)
+    tokens.on_unknown_kid = keyring.unknown_kid
     wechat = {
         app.appid: WeChatClient(
             app.appid,
@@ -82,14 +105,16 @@ async def build_service(
         for app in settings.apps
     }
     revocations = RevocationList(cache, ttl=settings.access_token_ttl + settings.token_leeway)
-    # A per-process cache cannot carry a logout to other workers; the database can.
-    sync = (
-        RevocationSync(store, revocations, clock=clock) if isinstance(cache, MemoryCache) else None
+    # A per-process cache cannot carry a logout to other workers, and Redis may be down; the
+    # database always can (one indexed query every two seconds).
+    sync = RevocationSync(store, revocations, clock=clock)
+    pruner = Pruner(
+        store, Retention.from_settings(settings), interval=settings.prune_interval, clock=clock
     )
     return LoginService(
         store=store,
         cache=cache,
-        keys=keys,
+        keys=keyring.keys,
         tokens=tokens,
         issuer=settings.public_url,
         wechat=wechat,
@@ -117,6 +142,7 @@ async def build_service(
         pay=_pay_service(settings, store, cache, merchants, notify_url, wechat_transport, clock)
         if merchants
         else None,
+        background=(keyring, pruner),
     )
 
 

@@ -13,10 +13,10 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from wxlogin.cache.base import Cache
 from wxlogin.crypto import decrypt_data, verify_raw_data
@@ -34,6 +34,7 @@ from wxlogin.errors import (
     UserNotFound,
     WatermarkMismatch,
 )
+from wxlogin.metrics import REFRESHES
 from wxlogin.service.avatars import AvatarService
 from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.events import ServiceListener
@@ -60,7 +61,7 @@ from wxlogin.wechat.protocol import (
     ANSWER_PURE_PHONE_RE,
 )
 
-__all__ = ["LoginOutcome", "LoginService", "ServicePolicy", "TokenPair"]
+__all__ = ["Background", "LoginOutcome", "LoginService", "Readiness", "ServicePolicy", "TokenPair"]
 
 _log = logging.getLogger("wxlogin.service")
 
@@ -78,6 +79,17 @@ class LoginOutcome:
     tokens: TokenPair
     user: User
     new_user: bool
+
+
+class Background(Protocol):
+    """Work a service runs beside the requests (the key ring, the pruner)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+Readiness = Literal["ready", "degraded", "not_ready"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +124,7 @@ class LoginService:
         messages: MessageService | None = None,
         service_credentials: ServiceCredentials | None = None,
         pay: PayService | None = None,
+        background: Sequence[Background] = (),
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -135,6 +148,8 @@ class LoginService:
         self.service_credentials = service_credentials or ServiceCredentials(())
         # WeChat Pay (service/pay.py): orders, their parameters, callbacks; None: no merchant.
         self.pay = pay
+        # Started and stopped with the service: following key rotations, pruning.
+        self.background = tuple(background)
         # Told what each use-case did (service/events.py); only `wxlogin dev` sets it, for
         # /demo. None costs a use-case one attribute check.
         self.listener: ServiceListener | None = None
@@ -230,6 +245,7 @@ class LoginService:
             now=now,
             grace=timedelta(seconds=self._policy.refresh_reuse_grace),
         )
+        _REFRESH_OUTCOMES[result.outcome].inc()
         if self.listener is not None:
             self.listener("refresh", {"outcome": result.outcome.value})
         if result.outcome is RotateOutcome.REUSED:
@@ -393,27 +409,34 @@ class LoginService:
     # ------------------------------------------------------------------ operations
 
     def jwks(self) -> dict[str, Any]:
-        """Our public signing keys, including retired ones whose tokens may still be live.
-
-        Re-reads the key file first (one stat), so a rotation done by `wxlogin keys rotate`
-        or another worker is published at once.
-        """
-        self._keys.reload_if_changed()
+        """Our public signing keys, including retired ones whose tokens may still be live, and
+        a rotated one about to sign (the key ring keeps them in step with the database)."""
         return self._keys.jwks()
 
     def start(self) -> None:
-        """Start background work: the revocation feed (Redis) or poller (no Redis), and the
-        closing of expired unpaid orders."""
+        """Start background work: the revocation feed (Redis) and poller (the database), the
+        closing of expired unpaid orders, the key ring, the pruner."""
         self._revocations.start()
         if self.revocation_sync is not None:
             self.revocation_sync.start()
         if self.pay is not None:
             self.pay.start()
+        for work in self.background:
+            work.start()
+
+    async def readiness(self) -> Readiness:
+        """``ready``; ``degraded`` when the database answers and the cache (Redis) does not —
+        logins go on, on per-process fallbacks; ``not_ready`` when the database does not."""
+        if not await self.store.ping():
+            return "not_ready"
+        return "ready" if await self._cache.ping() else "degraded"
 
     async def ready(self) -> bool:
-        return await self.store.ping() and await self._cache.ping()
+        return await self.readiness() != "not_ready"
 
     async def aclose(self) -> None:
+        for work in self.background:
+            await work.stop()
         await self._revocations.stop()
         if self.revocation_sync is not None:
             await self.revocation_sync.stop()
@@ -428,6 +451,7 @@ class LoginService:
 
 # A refresh that hands out a valid successor: a rotation, or a replay within the grace window.
 _ROTATED = frozenset({RotateOutcome.ROTATED, RotateOutcome.REPLAYED})
+_REFRESH_OUTCOMES = {outcome: REFRESHES.labels(outcome.value) for outcome in RotateOutcome}
 
 
 def _real(value: object, placeholder: str) -> str | None:
@@ -448,5 +472,6 @@ _REFRESH_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{32,128}")
 def _session_id_of(refresh_token: str) -> str:
     match = _REFRESH_TOKEN.fullmatch(refresh_token)
     if match is None:
+        REFRESHES.labels("malformed").inc()
         raise InvalidToken("malformed refresh token")
     return match.group(1)

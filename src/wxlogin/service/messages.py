@@ -37,6 +37,7 @@ from wxlogin.errors import (
     WeChatError,
     WxLoginError,
 )
+from wxlogin.metrics import MESSAGES
 from wxlogin.service.events import ServiceListener
 from wxlogin.store.records import Identity, MessageSend, SendOutcome, User, new_id
 from wxlogin.store.repository import Store
@@ -167,6 +168,7 @@ class MessageService:
         outcome: SendOutcome,
         error: WxLoginError | None,
     ) -> MessageSend:
+        MESSAGES.labels(outcome.value).inc()
         errcode = error.errcode if isinstance(error, WeChatError) else None
         field = getattr(error, "field", None)
         field = field if isinstance(field, str) else None

@@ -39,6 +39,7 @@ from wxlogin.errors import (
     UserNotFound,
     WxLoginError,
 )
+from wxlogin.metrics import PAY_CALLBACKS, PAY_ORDERS, PAY_REFUNDS
 from wxlogin.pay import PayEvent, PaymentParams, RefundEvent, Transaction, WeChatPayClient
 from wxlogin.pay import protocol as wxpay
 from wxlogin.pay.protocol import RefundStatus, TradeState
@@ -167,9 +168,11 @@ class PayService:
                 now=now,
             )
         )
+        PAY_ORDERS.labels("created").inc()
         try:
             return await self._prepay(order, openid)
         except (PayError, UpstreamError) as exc:
+            PAY_ORDERS.labels("prepay_failed").inc()
             # The order stands; the mini program's first request for its parameters tries
             # again (WeChat Pay keys orders by out_trade_no, so trying again is safe).
             _log.warning("order %s: no prepay_id yet (%s)", order.id, exc.code)
@@ -220,11 +223,13 @@ class PayService:
                 reason=reason,
                 notify_url=self._notify_url,
             )
-        except PayApiError:
+        except PayApiError as refused:
+            PAY_REFUNDS.labels(refused.code).inc()
             await self._store.orders.finish_refund(
                 out_refund_no, RefundState.CLOSED, wechat_refund_id=None, succeeded_at=None, now=now
             )
             raise
+        PAY_REFUNDS.labels(answer.status.value.lower()).inc()
         settled = await self._settle_refund(
             out_refund_no, answer.status, answer.refund_id, answer.success_time
         )
@@ -249,6 +254,8 @@ class PayService:
                 await self._learn(order)
                 raise
         closed = await self._store.orders.mark_closed(order.id, now=self._now())
+        if closed is not None:
+            PAY_ORDERS.labels("closed").inc()
         return closed or await self._order(order.id)
 
     async def close_expired(self) -> int:
@@ -325,8 +332,12 @@ class PayService:
         it again would not make it match.
         """
         headers = list(headers)
-        event = self._verified(headers, raw_body)
-        await self._first_time(headers)
+        try:
+            event = self._verified(headers, raw_body)
+            await self._first_time(headers)
+        except WxLoginError as refused:
+            PAY_CALLBACKS.labels("refused", refused.code).inc()
+            raise
         if isinstance(event, RefundEvent):
             reference = event.refund.out_refund_no
             outcome = await self._refund_event(event)
@@ -340,7 +351,10 @@ class PayService:
             outcome=outcome,
             received_at=self._now(),
         )
-        return outcome if fresh else PayEventOutcome.DUPLICATE
+        outcome = outcome if fresh else PayEventOutcome.DUPLICATE
+        kind = "refund" if isinstance(event, RefundEvent) else "payment"
+        PAY_CALLBACKS.labels(kind, outcome.value).inc()
+        return outcome
 
     def _verified(
         self, headers: list[tuple[str | bytes, str | bytes]], raw_body: bytes
@@ -397,7 +411,10 @@ class PayService:
             paid_at=transaction.success_time or self._now(),
             now=self._now(),
         )
-        return PayEventOutcome.APPLIED if paid is not None else PayEventOutcome.NO_CHANGE
+        if paid is None:
+            return PayEventOutcome.NO_CHANGE
+        PAY_ORDERS.labels("paid").inc()
+        return PayEventOutcome.APPLIED
 
     async def _refund_event(self, event: RefundEvent) -> PayEventOutcome:
         refund = event.refund

@@ -12,9 +12,11 @@ in step — starting, or reconnecting after the subscription broke — asks Redi
 it always did, until it has subscribed again and read every revocation key (subscribe first,
 then read, so nothing published in between is missed).
 
-When the cache is private to one process (no Redis), ``RevocationSync`` lets each worker learn
-the others' revocations by polling the sessions table every few seconds: one indexed query,
-off the request path.
+``RevocationSync`` polls the sessions table every few seconds (one indexed query, off the
+request path) and adds what it finds to the mirror. Without Redis that is how workers learn
+each other's revocations; with Redis it is what keeps them learning while Redis is down (the
+feed is broken, the mirror is not in step, and the keys are asked of a cache that has fallen
+back to memory: ``cache/fallback.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from wxlogin.cache.base import Broadcast, Cache
-from wxlogin.errors import WxLoginError
+from wxlogin.errors import NotReady, WxLoginError
 from wxlogin.store.repository import Store
 
 __all__ = ["RevocationList", "RevocationSync"]
@@ -68,19 +70,27 @@ class RevocationList:
         await self._in_step.wait()
 
     async def revoke(self, session_id: str) -> None:
+        self.remember(session_id)
         await self._cache.set(_KEY + session_id, b"1", ttl=self.ttl)
-        if self._broadcast is not None:
-            self._remember(session_id)
+        if self._broadcast is None:
+            return
+        try:
             await self._broadcast.publish(_CHANNEL, session_id.encode())
+        except NotReady as exc:
+            # The revocation is in the database: other processes poll it (RevocationSync).
+            _log.warning("could not announce a revocation through Redis (%s)", exc.code)
 
     async def is_revoked(self, session_id: str) -> bool:
-        if self._broadcast is not None:
-            until = self._mirror.get(session_id)
-            if until is not None and until > self._clock():
-                return True
-            if self._in_step.is_set():
-                return False
+        until = self._mirror.get(session_id)
+        if until is not None and until > self._clock():
+            return True
+        if self._in_step.is_set():
+            return False
         return await self._cache.get(_KEY + session_id) is not None
+
+    def remember(self, session_id: str) -> None:
+        """Add a revocation to this process's mirror only (one read from the database)."""
+        self._remember(session_id)
 
     def _remember(self, session_id: str) -> None:
         now = self._clock()
@@ -157,7 +167,7 @@ class RevocationSync:
         started = datetime.fromtimestamp(self._clock(), UTC)
         rows = await self._store.revoked_since(self._since)
         for session_id, _ in rows:
-            await self._revocations.revoke(session_id)
+            self._revocations.remember(session_id)
         if rows:
             # Never move past our own clock: a host whose clock runs ahead must not make us
             # skip revocations that other hosts stamp later with an earlier time.

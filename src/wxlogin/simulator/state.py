@@ -210,6 +210,9 @@ class World:
         self.codes: dict[str, LoginCode] = {}
         self.phone_codes: dict[str, PhoneCode] = {}
         self.tokens: dict[str, AccessToken] = {}
+        # Calls refused for their access_token, per errcode (40001, 42001, ...): what a fleet
+        # sharing one token must keep at zero for 40001.
+        self.token_refusals: dict[int, int] = {}
         # Codes in mint order; the clock never goes back, so this is also expiry order.
         self._code_expiry: deque[LoginCode] = deque()
         self._phone_code_expiry: deque[PhoneCode] = deque()
@@ -465,6 +468,13 @@ class World:
 
     def app_for_token(self, value: str | None) -> App:
         """The app an access_token belongs to, or the errcode WeChat gives for it."""
+        try:
+            return self._app_for_token(value)
+        except Refused as refusal:
+            self.token_refusals[refusal.errcode] = self.token_refusals.get(refusal.errcode, 0) + 1
+            raise
+
+    def _app_for_token(self, value: str | None) -> App:
         if not value:
             raise Refused(ErrCode.ACCESS_TOKEN_MISSING)
         token = self.tokens.get(value)
@@ -620,6 +630,7 @@ class World:
                 "token": sum(a.token_fetches for a in self.apps.values()),
                 "stable_token": sum(a.stable_token_fetches for a in self.apps.values()),
             },
+            "access_token_refusals": {str(k): n for k, n in sorted(self.token_refusals.items())},
         }
 
     def describe_person(self, person: Person) -> dict[str, Any]:

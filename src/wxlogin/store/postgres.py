@@ -118,13 +118,13 @@ class PostgresBackend:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._logins: Batcher[LoginParams, LoginResult | None] = Batcher(
-            self._login_batch, max_size=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT
+            self._login_batch, max_size=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT, kind="login"
         )
         self._rotations: Batcher[RotateParams, RotateResult] = Batcher(
-            self._rotate_batch, max_size=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT
+            self._rotate_batch, max_size=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT, kind="rotate"
         )
         self._revocations: Batcher[tuple[str, datetime, str], bool] = Batcher(
-            self._revoke_batch, max_size=4 * MAX_BATCH, max_in_flight=MAX_IN_FLIGHT
+            self._revoke_batch, max_size=4 * MAX_BATCH, max_in_flight=MAX_IN_FLIGHT, kind="revoke"
         )
 
     # ------------------------------------------------------------------ connections

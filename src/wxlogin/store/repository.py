@@ -18,8 +18,10 @@ from typing import Any, Protocol, TypeVar
 
 from wxlogin.store import identities, messages, migrate, sessions, users
 from wxlogin.store.identities import LoginParams
+from wxlogin.store.key_store import KeyStore
 from wxlogin.store.order_store import OrderStore
 from wxlogin.store.postgres import PostgresBackend
+from wxlogin.store.prune import Maintenance
 from wxlogin.store.records import (
     LoginResult,
     MessageSend,
@@ -78,6 +80,10 @@ class Store:
         )
         # WeChat Pay's orders, refunds and callbacks (``order_store.py``).
         self.orders = OrderStore(self._backend)
+        # The access-token signing keys, sealed (``key_store.py``).
+        self.signing_keys = KeyStore(self._backend)
+        # Pruning old sessions, spent refresh tokens, callbacks, message records (``prune.py``).
+        self.maintenance = Maintenance(self._backend)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -235,6 +241,12 @@ class Store:
         return await self._backend.write(
             lambda tx: sessions.revoke_user_sessions(tx, user_id, reason, at)
         )
+
+    async def count_live_sessions(self, now: datetime) -> int:
+        """Sessions neither revoked nor expired at ``now``: a count over the table, for
+        ``/metrics`` now and then, never per request."""
+        at = _aware(now, "now")
+        return await self._backend.read(lambda tx: sessions.count_live(tx, at))
 
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         """Sessions revoked at or after ``since``, oldest first, as (id, revoked_at).

@@ -124,3 +124,9 @@ async def revoked_since(tx: Tx, since: datetime) -> list[tuple[str, datetime]]:
     return [
         (row["id"], tx.time(row["revoked_at"])) for row in await tx.all(tx.sql.revoked_since, since)
     ]
+
+
+async def count_live(tx: Tx, now: datetime) -> int:
+    """Sessions neither revoked nor expired at ``now``."""
+    row = await tx.one(tx.sql.count_live_sessions, now)
+    return int(row[0]) if row is not None else 0

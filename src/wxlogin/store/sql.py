@@ -246,6 +246,9 @@ class Statements:
     set_pay_event_outcome: str = "UPDATE pay_events SET outcome = ? WHERE id = ?"
     # ---------------------------------------------------------------- housekeeping
     ping: str = "SELECT 1"
+    count_live_sessions: str = (
+        "SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?"
+    )
 
     def adapt(self, statement: str) -> str:
         """A statement built at run time (cold paths only), in this backend's placeholders."""

@@ -35,6 +35,7 @@ __all__ = [
     "pay_events",
     "refunds",
     "sessions",
+    "signing_keys",
     "used_refresh_tokens",
     "users",
 ]
@@ -118,6 +119,7 @@ sessions = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoked_reason", Text, nullable=True),
     Index(None, "revoked_at"),
+    Index(None, "expires_at"),  # the pruner's (migration 0006)
 )
 
 # Refresh tokens a session has already used, so presenting one again reveals a stolen copy.
@@ -125,8 +127,21 @@ used_refresh_tokens = Table(
     "used_refresh_tokens",
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
-    Column("session_id", Text, ForeignKey("sessions.id"), nullable=False),
-    Column("used_at", UTCDateTime, nullable=False),
+    # Indexed for the pruner (migration 0006), which deletes by both.
+    Column("session_id", Text, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("used_at", UTCDateTime, nullable=False, index=True),
+)
+
+# The keys that sign access tokens (migration 0006), shared by every process through the
+# database. The private key is sealed by the service (AES-GCM); see service/keyring.py.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", Text, primary_key=True),
+    Column("private_key_sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("activates_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
 )
 
 # One row per subscribe-message send (migration 0004): who, which template, how it went. The

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from wxlogin.config import ensure_private_dir, redact_url
+from wxlogin.config import redact_url
 from wxlogin.errors import ConfigurationError
+from wxlogin.private_files import ensure_private_dir
 
 __all__ = ["DatabaseTarget", "parse_target"]
 

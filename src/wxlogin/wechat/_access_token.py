@@ -8,7 +8,10 @@ other servers are using, so fetching must be rare and coordinated.
 * Within a process a burst of callers shares one in-flight refresh — its token *or its
   error*, so a failing upstream sees one attempt, not one per waiting caller; after a failure
   callers get the same error for a short cooldown. Across processes the cache's named lock
-  does the same job, and the cache is re-read under it.
+  (Redis, with an expiry) does the same job, and the cache is re-read under it.
+* Fencing: the lock expires, so a refresher that outlived it (a slow WeChat) may no longer
+  hold it. Its token is stored only if the cache still holds what it read under the lock
+  (compare-and-set); if another refresher stored one meanwhile, that one wins and is used.
 * When a call fails with 40001/42001 the caller expires the token *only if the cache still
   holds that same token* (compare-and-delete), so a fresh token another process stored
   meanwhile survives.
@@ -81,8 +84,11 @@ class AccessTokenCache:
         self._failure: tuple[float, BaseException] | None = None  # (until, error)
 
     async def _load(self) -> CachedToken | None:
+        return (await self._read())[1]
+
+    async def _read(self) -> tuple[bytes | None, CachedToken | None]:
         raw = await self._store.get(self._key)
-        return CachedToken.decode(raw) if raw is not None else None
+        return raw, CachedToken.decode(raw) if raw is not None else None
 
     async def get(self) -> str:
         cached = await self._load()
@@ -112,12 +118,12 @@ class AccessTokenCache:
     async def _refresh_once(self) -> str:
         async with self._store.lock(self._key + ":lock", ttl=self._lock_ttl, wait=self._lock_ttl):
             # Whether or not the wait ran out, re-read: another process may have refreshed.
-            cached = await self._load()
+            raw, cached = await self._read()
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.token
-            return await self._refresh(cached)
+            return await self._refresh(raw, cached)
 
-    async def _refresh(self, cached: CachedToken | None) -> str:
+    async def _refresh(self, seen: bytes | None, cached: CachedToken | None) -> str:
         try:
             token, expires_in = await self._fetch()
         except (UpstreamError, WeChatError) as exc:
@@ -129,7 +135,15 @@ class AccessTokenCache:
         # Refresh `margin` early, but never so early that a short-lived token is refetched at once.
         early = min(self._margin, expires_in / 2)
         raw = orjson.dumps({"t": token, "e": now + expires_in, "r": now + expires_in - early})
-        await self._store.set(self._key, raw, ttl=max(float(expires_in), 1.0))
+        if not await self._store.compare_and_set(
+            self._key, seen, raw, ttl=max(float(expires_in), 1.0)
+        ):
+            # Fenced out: our lock ran out while WeChat answered and another refresher stored
+            # a token meanwhile. Everybody else uses that one now; so do we.
+            newer = await self._load()
+            if newer is not None and self._clock() < newer.expires_at:
+                _log.info("another process stored a newer access_token; using that one")
+                return newer.token
         _log.info("fetched a new access_token (expires in %ss)", expires_in)
         return token
 

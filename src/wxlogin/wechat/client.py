@@ -44,6 +44,7 @@ from wxlogin.errors import (
     WxLoginError,
     error_for_errcode,
 )
+from wxlogin.metrics import ACCESS_TOKEN_FETCHES, observe_upstream
 from wxlogin.wechat import protocol as wx
 from wxlogin.wechat._access_token import AccessTokenCache
 from wxlogin.wechat.results import PhoneInfo, Session, SessionKeyReset
@@ -123,7 +124,7 @@ class WeChatClient:
         self._tokens = AccessTokenCache(
             key=f"access_token:{appid}:{token_endpoint}",
             store=token_store if token_store is not None else MemoryCache(clock=clock),
-            fetch=self._fetch_access_token,
+            fetch=self._counted_fetch,
             clock=clock,
             margin=token_refresh_margin,
             lock_ttl=timeout * (max_retries + 1) + 1.0,
@@ -187,6 +188,15 @@ class WeChatClient:
         tokens are refreshed ``token_refresh_margin`` seconds before expiry.
         """
         return await self._tokens.get()
+
+    async def _counted_fetch(self) -> tuple[str, int]:
+        try:
+            fetched = await self._fetch_access_token()
+        except WxLoginError as exc:
+            ACCESS_TOKEN_FETCHES.labels(self.appid, exc.code).inc()
+            raise
+        ACCESS_TOKEN_FETCHES.labels(self.appid, "ok").inc()
+        return fetched
 
     async def _fetch_access_token(self) -> tuple[str, int]:
         if self._token_endpoint == "stable":
@@ -433,13 +443,17 @@ class WeChatClient:
                 )
                 data = self._parse(response, errcodes)
             except WxLoginError as exc:
+                errcode = str(exc.errcode) if isinstance(exc, WeChatError) else exc.code
+                observe_upstream("wechat", path, errcode, time.perf_counter() - started)
                 _log.debug("%s %s failed: %s", method, path, exc.code)
                 if attempt >= self._max_retries or not retry.allows(exc):
                     raise
                 await self._sleep(_backoff(attempt))
                 attempt += 1
                 continue
-            _log.debug("%s %s ok in %.1f ms", method, path, (time.perf_counter() - started) * 1e3)
+            elapsed = time.perf_counter() - started
+            observe_upstream("wechat", path, "0", elapsed)
+            _log.debug("%s %s ok in %.1f ms", method, path, elapsed * 1e3)
             return data
 
     def _parse(
