@@ -244,3 +244,9 @@ def require_appid(document: dict[str, Any], schema_prefix: str = "") -> None:
     """A server of several mini programs refuses a login that does not name one: say so."""
     login = document["components"]["schemas"][f"{schema_prefix}LoginRequest"]
     login["required"] = sorted({*login.get("required", ()), "appid"})
+    # Required means a string: `"appid": null` is refused like a missing one, so the
+    # optional field's null branch goes too.
+    appid = login["properties"]["appid"]
+    strings = [branch for branch in appid.get("anyOf", ()) if branch.get("type") != "null"]
+    if len(strings) == 1:
+        login["properties"]["appid"] = strings[0]
