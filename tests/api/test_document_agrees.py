@@ -4,6 +4,7 @@ shape, and one it calls invalid is not taken."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,3 +39,28 @@ async def test_a_required_appid_is_a_string_not_null(
     one_app: Harness = await harness_factory(apps=[{"appid": APPID, "secret": SECRET}])
     # With one app, null is still what it was: no appid, taken.
     assert _documented(await _spec(one_app), "LoginRequest")({"code": "c", "appid": None})
+
+
+async def test_every_text_field_documents_the_check_it_gets(wx: Harness) -> None:
+    """Found: POST /pay/orders and POST /messages refused blank `user_id`, `description` and
+    `template_id`, and control characters in `/messages` text, which the document allowed.
+    Now every string field of every request body says its rule as a pattern."""
+    spec = await _spec(wx)
+    for methods in wx.app.face.table.values():
+        for route in methods.values():
+            if route.body is None:
+                continue
+            properties = spec["components"]["schemas"][route.body.__name__]["properties"]
+            not_blank = getattr(route.body, "not_blank", ())
+            for name in route.body.__struct_fields__:
+                field = properties[name]
+                strings = [b for b in field.get("anyOf", [field]) if b.get("type") == "string"]
+                if not strings or "enum" in strings[0]:
+                    continue  # not text, or a closed list of words
+                # JSON Schema's pattern is unanchored (ours are anchored): search, not match.
+                pattern = re.compile(strings[0].get("pattern", ""))
+                where = (route.path, name)
+                assert pattern.search("ok") or pattern.search("r7BXXKkLb8qrSNn05n0qiA=="), where
+                assert not pattern.search("a\x7fb") and not pattern.search("a\nb"), where
+                if name in not_blank:
+                    assert not pattern.search(" \u3000\t"), where

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from wxlogin.api.routing import Context, Route
-from wxlogin.api.schemas import _Request
+from wxlogin.api.schemas import _Request, _text
 from wxlogin.errors import (
     InvalidRequest,
     NotFound,
@@ -40,15 +40,16 @@ Value = Annotated[str, msgspec.Meta(max_length=_MAX_VALUE)]
 class MessageRequest(_Request):
     not_blank: ClassVar[tuple[str, ...]] = ("user_id", "template_id")
 
-    user_id: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=64, description="the user's id (`sub`)")
-    ]
+    # Text fields say in /openapi.json what _Request's check refuses (control characters,
+    # blank values), as those of every other request do.
+    user_id: Annotated[str, _text(64, "the user's id (`sub`)", min_length=1, blank=False)]
     template_id: Annotated[
         str,
-        msgspec.Meta(
+        _text(
+            128,
+            "a template declared in message_templates (WXLOGIN_MESSAGE_TEMPLATES)",
             min_length=1,
-            max_length=128,
-            description="a template declared in message_templates (WXLOGIN_MESSAGE_TEMPLATES)",
+            blank=False,
         ),
     ]
     data: Annotated[
@@ -61,19 +62,14 @@ class MessageRequest(_Request):
     page: (
         Annotated[
             str,
-            msgspec.Meta(
-                max_length=512, description="the page the card opens, e.g. pages/order?id=42"
-            ),
+            _text(512, "the page the card opens, e.g. pages/order?id=42"),
         ]
         | None
     ) = None
     appid: (
         Annotated[
             str,
-            msgspec.Meta(
-                max_length=64,
-                description="which mini program; may be left out when the user uses only one",
-            ),
+            _text(64, "which mini program; may be left out when the user uses only one"),
         ]
         | None
     ) = None

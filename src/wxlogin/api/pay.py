@@ -43,10 +43,15 @@ NOTIFY_MAX_BYTES = 64 * 1024
 class OrderRequest(_Request):
     not_blank: ClassVar[tuple[str, ...]] = ("user_id", "description")
 
-    user_id: Annotated[str, _text(64, "the user's id (`sub` of their access token)", min_length=1)]
+    user_id: Annotated[
+        str, _text(64, "the user's id (`sub` of their access token)", min_length=1, blank=False)
+    ]
     amount: Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT, description="in fen (分), CNY")]
     description: Annotated[
-        str, _text(MAX_DESCRIPTION, "what is bought, as the pay sheet shows it", min_length=1)
+        str,
+        _text(
+            MAX_DESCRIPTION, "what is bought, as the pay sheet shows it", min_length=1, blank=False
+        ),
     ]
     appid: (
         Annotated[
