@@ -9,8 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonschema
+import msgspec
+import pytest
 
 from tests.api.conftest import APPID, SECRET, Harness
+from wxlogin.api.pay import OrderRequest
+from wxlogin.api.routing import BodyDecoder
 
 
 async def _spec(wx: Harness) -> dict[str, Any]:
@@ -64,3 +68,20 @@ async def test_every_text_field_documents_the_check_it_gets(wx: Harness) -> None
                 assert not pattern.search("a\x7fb") and not pattern.search("a\nb"), where
                 if name in not_blank:
                     assert not pattern.search(" \u3000\t"), where
+
+
+@pytest.mark.parametrize(
+    ("amount", "taken"),
+    [(1999, 1999), (1999.0, 1999), (1e3, 1000), (1999.5, None), ("1999", None), (True, None)],
+)
+def test_an_integer_may_be_written_with_a_zero_fraction(amount: Any, taken: int | None) -> None:
+    """Found: `"amount": 12208.0`, an integer to JSON Schema (and to FastAPI's adapter), was
+    400 on the lean face; a fraction, a string or a bool still is."""
+    body = msgspec.json.encode({"user_id": "u", "amount": amount, "description": "咖啡"})
+    decoder = BodyDecoder(OrderRequest)
+    if taken is None:
+        with pytest.raises(msgspec.ValidationError):
+            decoder.decode(body)
+    else:
+        assert decoder.decode(body).amount == taken
+        assert type(decoder.decode(body).amount) is int

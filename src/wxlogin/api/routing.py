@@ -30,6 +30,7 @@ __all__ = [
     "NO_PARAMS",
     "BinaryContent",
     "BinaryReply",
+    "BodyDecoder",
     "BodySink",
     "Context",
     "MethodTable",
@@ -123,6 +124,47 @@ class BinaryReply:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
+# msgspec's words for a JSON number with a fraction part met where an int was wanted.
+_FLOAT_FOR_INT = "Expected `int`, got `float`"
+
+
+class BodyDecoder(Generic[BodyT]):
+    """msgspec's strict decoder of a route's Struct, except that a number written with a zero
+    fraction (``1999.0``) is the integer it equals.
+
+    /openapi.json says ``"type": "integer"``, which JSON Schema (and so every generated
+    client, and FastAPI's adapter) takes to include ``1999.0``; Python's ``json.dumps`` of a
+    float amount writes it so. msgspec alone refuses it. Lax mode would also take ``"1999"``
+    and ``true``, which the document refuses, so only this one case is decoded again, off
+    the hot path: after the strict decoder has said no.
+    """
+
+    __slots__ = ("_strict", "_type")
+
+    def __init__(self, type_: type[BodyT]) -> None:
+        self._type = type_
+        self._strict: msgspec.json.Decoder[BodyT] = msgspec.json.Decoder(type_)
+
+    def decode(self, raw: bytes) -> BodyT:
+        try:
+            return self._strict.decode(raw)
+        except msgspec.ValidationError as exc:
+            if not str(exc).startswith(_FLOAT_FOR_INT):
+                raise
+        # strict=True still: nothing but whole floats changes, and a Struct's checks run again.
+        return msgspec.convert(_whole_floats_as_ints(msgspec.json.decode(raw)), self._type)
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Route(Generic[BodyT]):
     method: str
@@ -146,7 +188,7 @@ class Route(Generic[BodyT]):
     max_body_bytes: int | None = None
     # Built from the fields above: the body decoder, the handler's docstring for OpenAPI, the
     # path's parameter (``{name}`` as its last segment) and the prefix before it.
-    decoder: msgspec.json.Decoder[BodyT] | None = field(init=False, repr=False)
+    decoder: BodyDecoder[BodyT] | None = field(init=False, repr=False)
     description: str = field(init=False, repr=False)
     path_param: str | None = field(init=False, repr=False)
     path_prefix: str = field(init=False, repr=False)
@@ -157,7 +199,7 @@ class Route(Generic[BodyT]):
     def __post_init__(self) -> None:
         if self.body is not None and self.stream is not None:
             raise ValueError(f"{self.path}: a route reads JSON or a stream, not both")
-        decoder = msgspec.json.Decoder(self.body) if self.body is not None else None
+        decoder = BodyDecoder(self.body) if self.body is not None else None
         object.__setattr__(self, "decoder", decoder)
         object.__setattr__(self, "description", inspect.getdoc(self.handler) or "")
         prefix, brace, rest = self.path.partition("{")
