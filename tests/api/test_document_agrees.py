@@ -13,8 +13,11 @@ import msgspec
 import pytest
 
 from tests.api.conftest import APPID, SECRET, Harness
+from tests.api.forms import BOUNDARY, Part, file_part, form, image
+from wxlogin.api.multipart import FormLimits, FormParser
 from wxlogin.api.pay import OrderRequest
 from wxlogin.api.routing import BodyDecoder
+from wxlogin.errors import InvalidRequest
 
 
 async def _spec(wx: Harness) -> dict[str, Any]:
@@ -85,3 +88,32 @@ def test_an_integer_may_be_written_with_a_zero_fraction(amount: Any, taken: int 
     else:
         assert decoder.decode(body).amount == taken
         assert type(decoder.decode(body).amount) is int
+
+
+async def test_the_avatar_form_documents_the_parsers_bounds(wx: Harness) -> None:
+    """Found: nameless parts, more than 8 parts and over-long fields were schema-valid and
+    refused. The schema now says each bound, and a field's is counted in characters, as
+    JSON Schema's maxLength is."""
+    spec = await _spec(wx)
+    content = spec["paths"]["/me/avatar"]["post"]["requestBody"]["content"]
+    schema = content["multipart/form-data"]["schema"]
+    limits = FormLimits(max_file_bytes=4096)
+    assert schema["maxProperties"] == limits.max_parts
+    assert schema["propertyNames"] == {"minLength": 1, "maxLength": limits.max_name_chars}
+    assert schema["additionalProperties"] == {"type": "string", "maxLength": 1024}
+    png = file_part(image("avatar.png"))
+
+    def parse(*parts: Part) -> bytes:
+        parser = FormParser(BOUNDARY, FormLimits(max_file_bytes=1 << 20))
+        parser.feed(form(*parts))
+        return parser.finish()
+
+    widest = "😀" * limits.max_field_chars  # at both bounds: 1024 characters, 4096 bytes
+    assert parse(Part("n" * limits.max_name_chars, widest.encode(), content_type=None), png)
+    for part in (
+        Part("note", b"x" * (limits.max_field_chars + 1), content_type=None),
+        Part("n" * (limits.max_name_chars + 1), b"x", content_type=None),
+        Part("", b"x", content_type=None),
+    ):
+        with pytest.raises(InvalidRequest):
+            parse(part, png)

@@ -119,10 +119,10 @@ def test_the_largest_legitimate_form_fits_the_body_limit() -> None:
     boundary = b"b" * 70
     disposition = b'Content-Disposition: form-data; name="f0"'
     padding = b"\r\nX-Padding: " + b"p" * (limits.max_header_bytes - len(disposition) - 13)
-    fields = [
-        Part(f"f{i}", b"v" * limits.max_field_bytes, content_type=None)
-        for i in range(limits.max_parts - 1)
-    ]
+    # A field at both of its limits: as many characters as allowed, of 4 UTF-8 bytes each.
+    value = "😀".encode() * limits.max_field_chars
+    assert len(value) == limits.max_field_bytes
+    fields = [Part(f"f{i}", value, content_type=None) for i in range(limits.max_parts - 1)]
     parts = [*fields, Part("file", b"i" * limits.max_file_bytes)]
     body = b"e" * limits.max_extra_bytes + b"\r\n" + form(*parts, boundary=boundary)
     body = body.replace(disposition, disposition + padding, 1)

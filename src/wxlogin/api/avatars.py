@@ -51,6 +51,14 @@ class FileUpload:
                     "type": "object",
                     "required": [self.field_name],
                     "properties": {self.field_name: file_schema},
+                    # Other fields (wx.uploadFile's formData) are read past, within the
+                    # parser's limits: a part must have a name, a field is one text part.
+                    "maxProperties": self.limits.max_parts,
+                    "propertyNames": {"minLength": 1, "maxLength": self.limits.max_name_chars},
+                    "additionalProperties": {
+                        "type": "string",
+                        "maxLength": self.limits.max_field_chars,
+                    },
                 },
                 "encoding": {self.field_name: {"contentType": ", ".join(_MEDIA_TYPES)}},
             }

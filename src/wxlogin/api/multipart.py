@@ -32,6 +32,8 @@ _MAX_BOUNDARY = 70
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CRLF = b"\r\n"
 _HEADER_END = b"\r\n\r\n"
+# UTF-8 continuation bytes: what is left once they are deleted is one byte per character.
+_CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,10 @@ class FormLimits:
     max_parts: int = 8
     max_header_bytes: int = 1024  # one part's header block
     max_field_bytes: int = 4096  # one form field other than the file
+    # The same bounds in characters, as /openapi.json's JSON Schema can say them (a field's
+    # maxLength, a name's): each within its byte bound at 4 UTF-8 bytes a character.
+    max_field_chars: int = 1024
+    max_name_chars: int = 128
     max_extra_bytes: int = 1024  # the preamble, and the epilogue
 
     @property
@@ -102,6 +108,7 @@ class FormParser:
         self._file: bytearray | None = None
         self._in_file = False
         self._field_bytes = 0
+        self._field_chars = 0
         self._epilogue_bytes = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -185,6 +192,10 @@ class FormParser:
         block = bytes(buffer[:at])
         del buffer[: at + (len(_CRLF) if at == 0 else len(_HEADER_END))]
         name = _field_name(block)
+        if len(name) > self._limits.max_name_chars:
+            raise InvalidRequest(
+                f"a form field name is longer than {self._limits.max_name_chars} characters"
+            )
         if name == self._file_field:
             if self._file is not None:
                 raise InvalidRequest(f"the form has more than one `{self._file_field}` field")
@@ -193,6 +204,7 @@ class FormParser:
         else:
             self._in_file = False
             self._field_bytes = 0
+            self._field_chars = 0
         self._state = _DATA
         return True
 
@@ -224,6 +236,10 @@ class FormParser:
             limit = self._limits.max_field_bytes
             if self._field_bytes > limit:
                 raise InvalidRequest(f"a form field is longer than {limit} bytes")
+            self._field_chars += len(self._buffer[:size].translate(None, _CONTINUATION))
+            if self._field_chars > self._limits.max_field_chars:
+                limit = self._limits.max_field_chars
+                raise InvalidRequest(f"a form field is longer than {limit} characters")
         del self._buffer[:size]
 
     def _end_part(self) -> None:
