@@ -42,6 +42,29 @@ def run_wxlogin(
     )
 
 
+def spawn(
+    args: list[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    append: bool = False,
+    start_new_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``args`` with stdout and stderr going to the file ``log``. The child holds its own
+    descriptor of the file; this process closes its handle at once, rather than leaving an
+    open file to the garbage collector (a ResourceWarning, an error in this suite)."""
+    with log.open("ab" if append else "wb") as out:
+        return subprocess.Popen(
+            args,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=start_new_session,
+        )
+
+
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without any ``WXLOGIN_*`` setting, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXLOGIN_")}

@@ -30,7 +30,7 @@ import httpx2
 import pytest
 
 from tests import support
-from tests.support import free_port, postgres_schema
+from tests.support import free_port, postgres_schema, spawn
 from wxlogin.store.target import parse_target
 
 pytestmark = pytest.mark.socket
@@ -51,12 +51,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-m", "wxlogin.cli", *args],
+        log,
         env=env,
         cwd=cwd,
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
+        append=True,
         start_new_session=True,  # its own process group: the kill reaches every worker
     )
 

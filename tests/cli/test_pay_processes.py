@@ -23,7 +23,7 @@ import pytest
 
 from tests import support
 from tests.conftest import TEST_DATABASE_URL
-from tests.support import free_port, postgres_schema
+from tests.support import free_port, postgres_schema, spawn
 from wxlogin import paycrypto
 
 pytestmark = pytest.mark.socket
@@ -161,30 +161,29 @@ def _world(tmp_path: Path, database_url: str | None) -> Iterator[World]:
     server = relay.serve()
     try:
         procs.append(
-            subprocess.Popen(
+            spawn(
                 [*command, "simulate", "--port", str(sim_port), "--app", f"{APPID}:{SECRET}"],
+                tmp_path / "simulate.log",
                 env=env,
                 cwd=tmp_path,
-                stdout=(tmp_path / "simulate.log").open("w"),
-                stderr=subprocess.STDOUT,
             )
         )
         wait_until(lambda: httpx2.get(f"{sim}/__sim/health").status_code == 200, "simulator")
         pay = _merchant_files(sim, tmp_path)
         env["WXLOGIN_APPS"] = json.dumps([{"appid": APPID, "secret": SECRET, "pay": pay}])
         procs.append(
-            subprocess.Popen(
+            spawn(
                 [*command, "serve", "--port", str(api_port)],
+                tmp_path / "serve.log",
                 env=env,
                 cwd=tmp_path,
-                stdout=(tmp_path / "serve.log").open("w"),
-                stderr=subprocess.STDOUT,
             )
         )
         wait_until(lambda: httpx2.get(f"{api}/readyz").status_code == 200, "wxlogin serve")
         yield World(sim, api, relay, env, tmp_path)
     finally:
         server.shutdown()
+        server.server_close()  # the listening socket: shutdown() only stops the loop
         support.stop(procs)
         logs = " ".join(p.read_text() for p in tmp_path.glob("*.log"))
         # Nothing the merchant keeps secret ever reaches a log line.

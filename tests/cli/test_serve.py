@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from tests import support
-from tests.support import free_port, postgres_schema
+from tests.support import free_port, postgres_schema, spawn
 
 pytestmark = pytest.mark.socket
 
@@ -71,7 +71,7 @@ def _serve_two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[st
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         ),
-        subprocess.Popen(
+        spawn(
             [
                 sys.executable,
                 "-m",
@@ -82,10 +82,9 @@ def _serve_two_workers(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[st
                 "--workers",
                 "2",
             ],
+            tmp_path / "serve.log",
             env=env,
             cwd=tmp_path,
-            stdout=(tmp_path / "serve.log").open("w"),
-            stderr=subprocess.STDOUT,
         ),
     ]
     sim, api = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{api_port}"
