@@ -390,6 +390,12 @@ class Settings(BaseSettings):
     # The largest avatar image POST /me/avatar takes, in bytes (the form around it may add a
     # few KiB). Capped so a typo cannot let one upload hold a large buffer in memory.
     avatar_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0, le=16 * 1024 * 1024)
+    # The largest JSON request body, in bytes: 413 beyond it, refused from Content-Length
+    # before any of it is read. Our bodies are a few hundred bytes; 1 MiB is generous.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=4096, le=16 * 1024 * 1024)
+    # Seconds a client has, after its headers, to send the whole body: 408 body_timeout after
+    # that (checked once a second), so stalled or trickling clients cannot hold workers.
+    body_read_timeout: float = Field(default=15.0, gt=0, le=600)
 
     # ---------------------------------------------------------------- server to server
     # Bearer secrets a host app's backend sends on the server-to-server routes (POST /messages,

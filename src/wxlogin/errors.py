@@ -268,6 +268,7 @@ class ErrorCode(StrEnum):
     NOT_READY = "not_ready"
     # HTTP's own refusals (wxlogin.api.errors).
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    BODY_TIMEOUT = "body_timeout"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # Inside a FastAPI host only: the host app's own HTTPException, with the status it chose.

@@ -29,7 +29,6 @@ from wxlogin.api.pay import PAY_ROUTES
 from wxlogin.api.routes import AUTH_ROUTES
 from wxlogin.api.routing import MethodTable, build_table
 from wxlogin.api.server import (
-    DEFAULT_MAX_BODY_BYTES,
     REQUEST_ID_HEADER,
     Face,
     Receive,
@@ -75,7 +74,7 @@ class WxLoginApp:
         cache: Cache | None = None,
         migrate: bool = True,
         clock: Callable[[], float] = time.time,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_body_bytes: int | None = None,
     ) -> None:
         self._settings = settings
         self._wechat_transport = wechat_transport
@@ -89,7 +88,11 @@ class WxLoginApp:
             *PAY_ROUTES,
             *META_ROUTES,
         )
-        self.face = Face(build_table(routes), max_body_bytes=max_body_bytes)
+        self.face = Face(
+            build_table(routes),
+            max_body_bytes=settings.max_body_bytes if max_body_bytes is None else max_body_bytes,
+            body_timeout=settings.body_read_timeout,
+        )
         # Exact paths are one dict lookup; the few paths with a {parameter} segment are
         # tried, by prefix and suffix, only when that misses.
         self._exact: dict[str, MethodTable] = {}

@@ -28,6 +28,7 @@ from wxlogin.errors import (
 )
 
 __all__ = [
+    "BodyReadTimeout",
     "BodyTooLarge",
     "ErrorReply",
     "MethodNotAllowed",
@@ -47,6 +48,15 @@ class BodyTooLarge(ServiceError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
     http_status = 413
     default_message = "the request body is too large"
+
+
+class BodyReadTimeout(ServiceError):
+    """The client sent its headers, then not the whole body within the time allowed: a slow
+    or stalled client (or one holding connections open on purpose) is answered and let go."""
+
+    code = ErrorCode.BODY_TIMEOUT
+    http_status = 408
+    default_message = "the request body did not arrive in time"
 
 
 class UnsupportedMediaType(ServiceError):

@@ -217,7 +217,11 @@ def setup(
         *PAY_ROUTES,
         *(META_ROUTES if include_meta else ()),
     )
-    face = Face(build_table(routes))
+    face = Face(
+        build_table(routes),
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_read_timeout,
+    )
     for path, methods in face.table.items():
         # A path with a {name} segment is matched by Starlette, which puts the value in
         # scope["path_params"], where the Face hands it to the handler.

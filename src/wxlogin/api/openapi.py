@@ -14,7 +14,12 @@ from typing import Any
 
 import msgspec
 
-from wxlogin.api.errors import BodyTooLarge, UnexpectedError, UnsupportedMediaType
+from wxlogin.api.errors import (
+    BodyReadTimeout,
+    BodyTooLarge,
+    UnexpectedError,
+    UnsupportedMediaType,
+)
 from wxlogin.api.routing import BinaryContent, Route
 from wxlogin.api.schemas import ErrorBody
 from wxlogin.errors import (
@@ -53,6 +58,7 @@ _STATUS_TEXT = {
     401: "Not authenticated",
     403: "Refused",
     404: "Not found",
+    408: "The body did not arrive in time",
     409: "Conflict with the state of things",
     413: "Body too large",
     415: "Unsupported media type",
@@ -74,7 +80,7 @@ def error_classes(route: Route[Any]) -> list[type[WxLoginError]]:
     """Every error class the route may answer with, each once, in tree order."""
     roots: list[type[WxLoginError]] = list(route.raises)
     if route.decoder is not None or route.stream is not None:
-        roots += [InvalidRequest, BodyTooLarge, UnsupportedMediaType]
+        roots += [InvalidRequest, BodyReadTimeout, BodyTooLarge, UnsupportedMediaType]
     if route.auth:
         roots.append(AuthenticationError)
     if route.service_credential:

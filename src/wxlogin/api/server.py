@@ -12,12 +12,14 @@ path; the JSON routes pay for these with three attribute checks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import msgspec
 
+from wxlogin.api.body_deadline import DEFAULT_BODY_TIMEOUT, BodyDeadlines
 from wxlogin.api.errors import (
     BodyTooLarge,
     ErrorReply,
@@ -74,9 +76,17 @@ class Face:
     adapter's); until then every route that needs it answers 503 ``not_ready``.
     """
 
-    def __init__(self, table: RouteTable, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        table: RouteTable,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    ) -> None:
         self.table = table
         self.max_body_bytes = max_body_bytes
+        # A body not all there body_timeout seconds after the headers: 408 body_timeout.
+        self.body_deadlines = BodyDeadlines(body_timeout)
         self.service: LoginService | None = None
 
     async def handle(
@@ -141,9 +151,16 @@ class Face:
         body = None
         if route.decoder is not None:
             _check_media_type(content_type)
-            raw = await self._read_body(
-                receive, content_length, route.max_body_bytes or self.max_body_bytes
-            )
+            reading = self.body_deadlines.begin()
+            try:
+                raw = await self._read_body(
+                    receive, content_length, route.max_body_bytes or self.max_body_bytes
+                )
+            except asyncio.CancelledError:
+                self.body_deadlines.cancelled(reading)  # raises when the deadline passed
+                raise
+            finally:
+                self.body_deadlines.end(reading)
             try:
                 body = route.decoder.decode(raw)
             except msgspec.ValidationError as exc:
@@ -153,7 +170,14 @@ class Face:
         elif route.stream is not None:
             sink = route.stream.open(content_type)
             limit = route.max_body_bytes or self.max_body_bytes
-            body = await _stream_body(sink, receive, content_length, limit)
+            reading = self.body_deadlines.begin()
+            try:
+                body = await _stream_body(sink, receive, content_length, limit)
+            except asyncio.CancelledError:
+                self.body_deadlines.cancelled(reading)
+                raise
+            finally:
+                self.body_deadlines.end(reading)
         client = scope.get("client")
         # Only what the ASGI server says. Behind a proxy the server rewrites it from
         # X-Forwarded-For for trusted proxies only (`wxlogin serve` with trust_forwarded_for);
