@@ -51,7 +51,8 @@ def _signed(key: Ed25519PrivateKey, header: Any, claims: Any) -> str:
 
 async def _me(h: Harness, token: str) -> httpx2.Response:
     # As bytes: a header may carry any octet, and an attacker's will.
-    return await h.http.get("/me", headers={"authorization": f"Bearer {token}".encode("latin-1")})
+    header = (b"authorization", f"Bearer {token}".encode("latin-1"))
+    return await h.http.get("/me", headers=[header])
 
 
 async def test_forged_access_tokens_are_refused(h: Harness) -> None:

@@ -43,11 +43,11 @@ async def stored_sessions(database_url: str) -> set[str]:
     if target.backend == "sqlite":
         with contextlib.closing(sqlite3.connect(target.sqlite_path)) as conn:
             return {row[0] for row in conn.execute("SELECT id FROM sessions")}
-    conn = await asyncpg.connect(target.dsn, server_settings=dict(target.server_settings))
+    pg = await asyncpg.connect(target.dsn, server_settings=dict(target.server_settings))
     try:
-        return {row["id"] for row in await conn.fetch("SELECT id FROM sessions")}
+        return {row["id"] for row in await pg.fetch("SELECT id FROM sessions")}
     finally:
-        await conn.close()
+        await pg.close()
 
 
 async def test_sigterm_finishes_the_logins_in_flight(database_url: str, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ async def session_ids(store: Store) -> set[str]:
         rows = await tx.all("SELECT id FROM sessions")  # type: ignore[attr-defined]
         return {row["id"] for row in rows}
 
-    return await store._backend.read(work)  # type: ignore[arg-type]
+    return await store._backend.read(work)
 
 
 async def spent_tokens(store: Store) -> int:
@@ -53,7 +53,7 @@ async def spent_tokens(store: Store) -> int:
         row = await tx.one("SELECT count(*) AS n FROM used_refresh_tokens")  # type: ignore[attr-defined]
         return int(row["n"])
 
-    return await store._backend.read(work)  # type: ignore[arg-type]
+    return await store._backend.read(work)
 
 
 async def test_sessions_past_their_life_go_and_live_ones_stay(

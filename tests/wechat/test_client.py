@@ -289,7 +289,7 @@ async def test_a_refresher_whose_lock_ran_out_does_not_overwrite_a_newer_token(
         APPID,
         SECRET,
         transport=sim.transport,
-        token_store=LockExpired(store),  # type: ignore[arg-type]
+        token_store=LockExpired(store),
         token_endpoint="plain",
         clock=sim.clock.now,
     )
