@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # types-jsonschema is not a dependency
 import msgspec
 import pytest
 
