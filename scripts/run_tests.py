@@ -1,8 +1,9 @@
 """Run the test suite the way `make test` promises.
 
 1. The whole suite on the embedded defaults: SQLite + in-memory cache.
-2. The storage, cache, service and API suites again on PostgreSQL + Redis, when both answer
-   (URLs from WXLOGIN_TEST_DATABASE_URL / WXLOGIN_TEST_REDIS_URL, or the local defaults).
+2. The storage, cache, service and API suites, and the CLI tests of the commands that work on
+   the suite's database, again on PostgreSQL + Redis, when both answer (URLs from
+   WXLOGIN_TEST_DATABASE_URL / WXLOGIN_TEST_REDIS_URL, or the local defaults).
    Under CI (CI=true) both must be reachable: a green run that silently skipped them would
    be a lie.
 
@@ -24,7 +25,16 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-BACKEND_SUITES = ("tests/store", "tests/cache", "tests/service", "tests/api")
+BACKEND_SUITES = (
+    "tests/store",
+    "tests/cache",
+    "tests/service",
+    "tests/api",
+    # wxlogin db / keys / messages on the suite's database (tests/cli's other tests start
+    # whole processes and choose their backends themselves)
+    "tests/cli/test_db_and_keys.py",
+    "tests/cli/test_messages_list.py",
+)
 BACKEND_ENV = ("WXLOGIN_TEST_DATABASE_URL", "WXLOGIN_TEST_REDIS_URL")
 
 
@@ -87,10 +97,10 @@ def main() -> int:
 
     pg = os.environ.get("WXLOGIN_TEST_DATABASE_URL", DEFAULT_PG)
     redis = os.environ.get("WXLOGIN_TEST_REDIS_URL", DEFAULT_REDIS)
-    suites = [s for s in BACKEND_SUITES if (ROOT / s).is_dir()]
+    suites = [s for s in BACKEND_SUITES if (ROOT / s).exists()]
     if reachable(pg, 5432) and reachable(redis, 6379):
         env = base_env | {"WXLOGIN_TEST_DATABASE_URL": pg, "WXLOGIN_TEST_REDIS_URL": redis}
-        label = "storage, cache, service and API suites on PostgreSQL + Redis"
+        label = "storage, cache, service, API and database CLI suites on PostgreSQL + Redis"
         label += f" ({', '.join(suites)})"
         status, counts = run_pytest(label, [*suites, *extra], env)
         total.add(counts)

@@ -35,13 +35,17 @@ class Keys:
     stranger: rsa.RSAPrivateKey
 
 
-@pytest.fixture(scope="session")
-def keys() -> Keys:
+def new_keys() -> Keys:
     return Keys(
         merchant=paycrypto.generate_private_key(),
         wechatpay=paycrypto.generate_private_key(),
         stranger=paycrypto.generate_private_key(),
     )
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return new_keys()
 
 
 @dataclass

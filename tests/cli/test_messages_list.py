@@ -15,6 +15,11 @@ from wxlogin.store import Store
 from wxlogin.store.records import SendOutcome
 
 
+@pytest.fixture
+def login(store: Store, utc_now: datetime) -> Login:
+    return Login(store, utc_now)
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
     monkeypatch.chdir(tmp_path)

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.pay.conftest import APIV3_KEY, MCHID, PUBLIC_KEY_ID, Keys
+from tests.pay.conftest import APIV3_KEY, MCHID, PUBLIC_KEY_ID, Keys, new_keys
 from wxlogin import paycrypto
 from wxlogin.cli import main
 
 APPID = "wx1234567890abcdef"
 SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return new_keys()
 
 
 @pytest.fixture(autouse=True)
