@@ -176,6 +176,7 @@ API: dict[str, set[str]] = {
     "wxlogin.api": {"CurrentUser", "ServiceDep", "WxLoginApp", "create_app", "setup"},
     "wxlogin.api.app": {"API_DESCRIPTION", "WxLoginApp", "create_app"},
     "wxlogin.api.avatars": {"FILE_FIELD", "FileUpload", "avatar_routes"},
+    "wxlogin.api.body_deadline": {"BodyDeadlines", "DEFAULT_BODY_TIMEOUT"},
     "wxlogin.api.demo": {
         "BUY_PATH",
         "CATALOGUE",
@@ -230,6 +231,7 @@ API: dict[str, set[str]] = {
     "wxlogin.api.demo.witness": {"SimulatorWitness"},
     "wxlogin.api.docs": {"DOCS_HEADERS", "DOCS_HTML"},
     "wxlogin.api.errors": {
+        "BodyReadTimeout",
         "BodyTooLarge",
         "ErrorReply",
         "MethodNotAllowed",
