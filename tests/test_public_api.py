@@ -660,7 +660,16 @@ STORE: dict[str, set[str]] = {
         "users",
     },
     "wxlogin.store.target": {"DatabaseTarget", "parse_target"},
-    "wxlogin.store.tx": {"Conflict", "Row", "StoreStats", "Tx", "run_inline"},
+    "wxlogin.store.tx": {
+        "Conflict",
+        "Row",
+        "StoreStats",
+        "Transactions",
+        "Tx",
+        "Work",
+        "aware_utc",
+        "run_inline",
+    },
     "wxlogin.store.users": {
         "MAX_MERGE_HOPS",
         "identities_of",

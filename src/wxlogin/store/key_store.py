@@ -9,17 +9,15 @@ the write transaction itself (``BEGIN IMMEDIATE``) is the lock. Reads are a hand
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar
+from datetime import datetime
+from typing import Final
 
-from wxlogin.store.tx import Row, Tx
+from wxlogin.store.tx import Row, Transactions, Tx, aware_utc
 
 __all__ = ["KeyStore", "StoredKey"]
 
-T = TypeVar("T")
-Work = Callable[[Tx], Coroutine[Any, Any, T]]
 
 _COLUMNS: Final = "kid, private_key_sealed, created_at, activates_at, retired_at"
 _LIST: Final = f"SELECT {_COLUMNS} FROM signing_keys ORDER BY activates_at, created_at, kid"
@@ -43,20 +41,8 @@ class StoredKey:
     retired_at: datetime | None = None
 
 
-class _Backend(Protocol):
-    async def write(self, work: Work[T]) -> T: ...
-
-    async def read(self, work: Work[T]) -> T: ...
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
-    return value.astimezone(UTC)
-
-
 class KeyStore:
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: Transactions) -> None:
         self._backend = backend
 
     async def all(self) -> list[StoredKey]:
@@ -83,11 +69,13 @@ class KeyStore:
     async def rotate(self, new: StoredKey, *, drop_retired_before: datetime) -> list[StoredKey]:
         """Add ``new``; every key not yet retired retires when it activates; keys retired
         before ``drop_retired_before`` are deleted. The keys stored afterwards."""
-        drop = _aware(drop_retired_before)
+        drop = aware_utc(drop_retired_before, "drop_retired_before")
 
         async def unit(tx: Tx) -> list[StoredKey]:
             await _lock(tx)
-            await tx.run(tx.sql.adapt(_RETIRE), _aware(new.activates_at), new.kid)
+            await tx.run(
+                tx.sql.adapt(_RETIRE), aware_utc(new.activates_at, "activates_at"), new.kid
+            )
             await tx.run(tx.sql.adapt(_DROP), drop)
             await _insert(tx, new)
             return await _all(tx)
@@ -105,9 +93,9 @@ async def _insert(tx: Tx, key: StoredKey) -> None:
         tx.sql.adapt(_INSERT),
         key.kid,
         key.private_key_sealed,
-        _aware(key.created_at),
-        _aware(key.activates_at),
-        None if key.retired_at is None else _aware(key.retired_at),
+        aware_utc(key.created_at, "created_at"),
+        aware_utc(key.activates_at, "activates_at"),
+        None if key.retired_at is None else aware_utc(key.retired_at, "retired_at"),
     )
 
 

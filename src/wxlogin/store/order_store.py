@@ -7,34 +7,17 @@ this is on a hot path, so no batch function: the shared logic runs on both backe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from datetime import datetime
 
 from wxlogin.store import orders
 from wxlogin.store.records import NewOrder, Order, PayEventOutcome, Refund, RefundState, new_id
-from wxlogin.store.tx import Tx
+from wxlogin.store.tx import Transactions, aware_utc
 
 __all__ = ["OrderStore"]
 
-T = TypeVar("T")
-Work = Callable[[Tx], Coroutine[Any, Any, T]]
-
-
-class _Backend(Protocol):
-    async def write(self, work: Work[T]) -> T: ...
-
-    async def read(self, work: Work[T]) -> T: ...
-
-
-def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware datetime (UTC), not a naive one")
-    return value.astimezone(UTC)
-
 
 class OrderStore:
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: Transactions) -> None:
         self._backend = backend
 
     async def create(self, new: NewOrder) -> Order:
@@ -59,7 +42,7 @@ class OrderStore:
     async def set_prepay(
         self, order_id: str, prepay_id: str, *, expires_at: datetime, now: datetime
     ) -> Order:
-        at, until = _aware(now, "now"), _aware(expires_at, "expires_at")
+        at, until = aware_utc(now, "now"), aware_utc(expires_at, "expires_at")
         return await self._backend.write(
             lambda tx: orders.set_prepay(tx, order_id, prepay_id, until, at)
         )
@@ -68,24 +51,24 @@ class OrderStore:
         self, out_trade_no: str, *, transaction_id: str, paid_at: datetime, now: datetime
     ) -> Order | None:
         """The order, now paid; None when it was not waiting (already paid, closed…)."""
-        at, paid = _aware(now, "now"), _aware(paid_at, "paid_at")
+        at, paid = aware_utc(now, "now"), aware_utc(paid_at, "paid_at")
         return await self._backend.write(
             lambda tx: orders.mark_paid(tx, out_trade_no, transaction_id, paid, at)
         )
 
     async def mark_closed(self, order_id: str, *, now: datetime) -> Order | None:
-        at = _aware(now, "now")
+        at = aware_utc(now, "now")
         return await self._backend.write(lambda tx: orders.mark_closed(tx, order_id, at))
 
     async def expired_unpaid(self, *, now: datetime, limit: int = 100) -> list[Order]:
-        at = _aware(now, "now")
+        at = aware_utc(now, "now")
         return await self._backend.read(lambda tx: orders.expired_unpaid(tx, at, limit))
 
     async def start_refund(
         self, order_id: str, *, out_refund_no: str, amount: int, reason: str | None, now: datetime
     ) -> tuple[Order, Refund]:
         """Reserve ``amount`` of a paid order and record the refund (``RefundNotEnough``)."""
-        at = _aware(now, "now")
+        at = aware_utc(now, "now")
         return await self._backend.write(
             lambda tx: orders.start_refund(
                 tx,
@@ -107,8 +90,8 @@ class OrderStore:
         succeeded_at: datetime | None,
         now: datetime,
     ) -> Refund | None:
-        at = _aware(now, "now")
-        done = None if succeeded_at is None else _aware(succeeded_at, "succeeded_at")
+        at = aware_utc(now, "now")
+        done = None if succeeded_at is None else aware_utc(succeeded_at, "succeeded_at")
         return await self._backend.write(
             lambda tx: orders.finish_refund(
                 tx,
@@ -123,7 +106,7 @@ class OrderStore:
     async def note_refund_id(
         self, out_refund_no: str, wechat_refund_id: str, *, now: datetime
     ) -> None:
-        at = _aware(now, "now")
+        at = aware_utc(now, "now")
         await self._backend.write(
             lambda tx: orders.note_refund_id(tx, out_refund_no, wechat_refund_id, at)
         )
@@ -146,7 +129,7 @@ class OrderStore:
         received_at: datetime,
     ) -> bool:
         """Remember a callback by its notification id; False when it was seen before."""
-        at = _aware(received_at, "received_at")
+        at = aware_utc(received_at, "received_at")
         return await self._backend.write(
             lambda tx: orders.record_pay_event(
                 tx,

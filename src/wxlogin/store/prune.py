@@ -21,17 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Final
 
-from wxlogin.store.tx import Tx
+from wxlogin.store.tx import Transactions, Tx, Work, aware_utc
 
 __all__ = ["Maintenance", "PruneCounts", "PruneCutoffs"]
 
-T = TypeVar("T")
-Work = Callable[[Tx], Coroutine[Any, Any, T]]
 
 BATCH: Final = 500
 
@@ -101,23 +98,8 @@ class PruneCounts:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-class _Backend(Protocol):
-    @property
-    def dialect(self) -> str: ...
-
-    async def write(self, work: Work[T]) -> T: ...
-
-    async def read(self, work: Work[T]) -> T: ...
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
-    return value.astimezone(UTC)
-
-
 class Maintenance:
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: Transactions) -> None:
         self._backend = backend
 
     async def count(self, cutoffs: PruneCutoffs) -> PruneCounts:
@@ -150,7 +132,7 @@ class Maintenance:
 
 
 def _checked(cutoffs: PruneCutoffs) -> PruneCutoffs:
-    return PruneCutoffs(*(_aware(getattr(cutoffs, f.name)) for f in fields(cutoffs)))
+    return PruneCutoffs(*(aware_utc(getattr(cutoffs, f.name), f.name) for f in fields(cutoffs)))
 
 
 async def _prune_postgres(tx: Tx, c: PruneCutoffs, batch: int) -> PruneCounts | None:
@@ -183,7 +165,7 @@ async def _prune_postgres(tx: Tx, c: PruneCutoffs, batch: int) -> PruneCounts | 
     return counts
 
 
-async def _prune_sqlite(backend: _Backend, c: PruneCutoffs, batch: int) -> PruneCounts:
+async def _prune_sqlite(backend: Transactions, c: PruneCutoffs, batch: int) -> PruneCounts:
     counts = PruneCounts()
 
     async def sessions(tx: Tx) -> tuple[int, int]:

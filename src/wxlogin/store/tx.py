@@ -11,14 +11,23 @@ over ``Tx``, and each backend supplies its own ``Tx``:
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from wxlogin.store.sql import Statements
 
-__all__ = ["Conflict", "Row", "StoreStats", "Tx", "run_inline"]
+__all__ = [
+    "Conflict",
+    "Row",
+    "StoreStats",
+    "Transactions",
+    "Tx",
+    "Work",
+    "aware_utc",
+    "run_inline",
+]
 
 T = TypeVar("T")
 
@@ -54,6 +63,28 @@ class Tx(Protocol):
     def time(self, value: Any) -> datetime:
         """A stored timestamp as an aware UTC datetime."""
         ...
+
+
+Work = Callable[[Tx], Coroutine[Any, Any, T]]
+
+
+class Transactions(Protocol):
+    """What the store's parts (orders, keys, maintenance) need of a backend: a unit of work
+    run in a write transaction, or on a read connection."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def write(self, work: Work[T]) -> T: ...
+
+    async def read(self, work: Work[T]) -> T: ...
+
+
+def aware_utc(value: datetime, name: str) -> datetime:
+    """``value`` in UTC; a naive datetime is refused (the store never guesses a zone)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime (UTC), not a naive one")
+    return value.astimezone(UTC)
 
 
 def run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
