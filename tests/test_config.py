@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,43 @@ def test_unsupported_database_is_refused() -> None:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("setting", "url"),
+    [
+        ("database_url", "postgresql+asyncpg://wxlogin:<generate>@db/wxlogin"),
+        ("database_url", "postgresql+asyncpg://wxlogin:%3Cgenerate%3E@db/wxlogin"),
+        ("redis_url", "redis://:changeme@redis:6379/0"),
+        ("redis_url", "redis://default:your-password@redis:6379/0"),
+    ],
+)
+def test_an_example_password_in_a_url_is_refused_outside_dev(setting: str, url: str) -> None:
+    overrides: dict[str, Any] = {setting: url}
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.load(**overrides)
+    assert f"{setting} (WXLOGIN_{setting.upper()}): the password is a placeholder" in (
+        caught.value.message
+    )
+    assert "generate" not in caught.value.message and "changeme" not in caught.value.message
+    assert Settings.load(dev=True, **overrides)  # dev mode: anything goes
+
+
+def test_a_real_looking_password_in_a_url_is_kept() -> None:
+    for password in ("p", "test", "Zk3v9Q_rT7w"):
+        url = f"postgresql+asyncpg://wxlogin:{password}@db/wxlogin"
+        assert Settings.load(database_url=url).database_url == url
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.1,proxy.internal", "10.0.0.0/33", "127.0.0.1 ; x"])
+def test_forwarded_allow_ips_must_be_addresses_or_networks(entry: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"forwarded_allow_ips.*not an IP address"):
+        Settings.load(forwarded_allow_ips=entry)
+
+
+def test_forwarded_allow_ips_takes_addresses_networks_and_star() -> None:
+    for value in ("127.0.0.1", "*", "10.0.0.0/8, 172.28.0.1", "::1,fd00::/8"):
+        assert Settings.load(forwarded_allow_ips=value).forwarded_allow_ips == value
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import ipaddress
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -579,6 +580,8 @@ class Settings(BaseSettings):
                 "access_token_ttl + token_leeway: processes without Redis learn revocations "
                 "from the sessions it keeps"
             )
+        problems += _url_password_problems(self)
+        problems += _forwarded_allow_ips_problems(self.forwarded_allow_ips)
         problems += _server_to_server_problems(self)
         problems += _metrics_problems(self)
         return problems
@@ -697,6 +700,58 @@ def _parse_json_object(value: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _url_password_problems(settings: Settings) -> list[str]:
+    """A password left as the example's placeholder would only fail when the server refuses
+    the connection, later and less clearly than here."""
+    problems: list[str] = []
+    if settings.dev:
+        return problems
+    for name, url in (
+        ("database_url (WXLOGIN_DATABASE_URL)", settings.database_url),
+        ("redis_url (WXLOGIN_REDIS_URL)", settings.redis_url),
+    ):
+        if url is None:
+            continue
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            continue  # the URL's own check says what is wrong with it
+        if password is not None and _is_example_password(unquote(password)):
+            problems.append(f"{name}: the password is a placeholder; set the real one")
+    return problems
+
+
+def _is_example_password(value: str) -> bool:
+    """Narrower than ``_is_placeholder``: a short local password ("p", "test") can be real on a
+    development database; what an example file writes instead of one cannot."""
+    squashed = re.sub(r"[\s\-_.]", "", value.strip().lower())
+    return (
+        (squashed.startswith("<") and squashed.endswith(">"))
+        or "changeme" in squashed
+        or "placeholder" in squashed
+        or squashed.startswith("your")
+    )
+
+
+def _forwarded_allow_ips_problems(value: str) -> list[str]:
+    """Each entry an address or a network, or "*": the server would silently take a
+    misspelt entry for a host name that never matches, and read no client address at all."""
+    bad: list[str] = []
+    for entry in (part.strip() for part in value.split(",")):
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            bad.append(entry)
+    if not bad:
+        return []
+    return [
+        "forwarded_allow_ips (WXLOGIN_FORWARDED_ALLOW_IPS): not an IP address or network: "
+        + ", ".join(repr(entry[:64]) for entry in bad[:5])
+    ]
 
 
 def _metrics_problems(settings: Settings) -> list[str]:
