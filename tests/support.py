@@ -109,6 +109,32 @@ def wait_until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def eventually(
+    check: Callable[[], object],
+    what: str,
+    *,
+    timeout: float = 10.0,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Await ``check()`` (plain or a coroutine) every 20 ms until it is true, for what happens
+    out of the test's sight (a message through Redis, a background task, a server coming
+    back); fail naming ``what`` after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            outcome = check()
+            if asyncio.iscoroutine(outcome):
+                outcome = await outcome
+            if outcome:
+                return
+        except ignore:
+            pass
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 @contextlib.contextmanager
 def sqlite_write_lock(path: str) -> Iterator[None]:
     """Hold SQLite's write lock, as another process writing would, until the block ends."""

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import wxlogin.store.sqlite
 from tests.api.conftest import Harness
 from tests.api.fault_support import Verdict, snapshots
-from tests.support import sqlite_write_lock
+from tests.support import eventually, sqlite_write_lock
 from wxlogin.store.target import parse_target
 
 TABLES = ("sessions", "used_refresh_tokens")
@@ -76,13 +76,6 @@ async def _renamed(database_url: str, kind: str, name: str, new: str) -> None:
         await conn.execute(statement)
     finally:
         await conn.close()
-
-
-async def _until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 class Refresher:
@@ -186,7 +179,7 @@ async def _postgresql_faults(
             _pg_lock(database_url),
         ):
             request = asyncio.ensure_future(r.post())
-            await _until(waiting, "the refresh to wait for the lock")
+            await eventually(waiting, "the refresh to wait for the lock")
             await monitor.execute(kill, name)
             answer(await request)
         # Every idle connection of the pool killed: the next request may notice on its own

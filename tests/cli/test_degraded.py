@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,7 +32,7 @@ import pytest
 
 from tests.fleet import APPID, Fleet, fleet, fleet_env
 from tests.netfaults import TcpProxy, private_redis
-from tests.support import POSTGRES_URL, postgres_schema
+from tests.support import POSTGRES_URL, eventually, postgres_schema
 from wxlogin.store.target import parse_target
 
 pytestmark = pytest.mark.socket
@@ -85,20 +85,9 @@ class Load:
             await asyncio.sleep(0)
 
 
-async def until(check: object, what: str, timeout: float = 30.0) -> None:
-    """Await ``check()`` (sync or async) until true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            outcome = check()  # type: ignore[operator]
-            if asyncio.iscoroutine(outcome):
-                outcome = await outcome
-            if outcome:
-                return
-        except httpx2.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+async def until(check: Callable[[], object], what: str) -> None:
+    """``eventually``, with the patience and the tolerance a server coming back needs."""
+    await eventually(check, what, timeout=30.0, ignore=(httpx2.TransportError,))
 
 
 def through(url: str, port: int) -> str:

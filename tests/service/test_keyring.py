@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import TEST_REDIS_URL
+from tests.support import eventually
 from wxlogin.cache.redis import RedisCache
 from wxlogin.errors import ConfigurationError
 from wxlogin.service.keyring import KeyRing
@@ -70,14 +71,6 @@ def tokens_of(ring: KeyRing | SigningKeys, clock: Clock) -> AccessTokens:
 
 def kid_of(token: str) -> str:
     return str(jwt.get_unverified_header(token)["kid"])
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_the_first_key_is_made_once_sealed_and_kept(
@@ -229,7 +222,7 @@ async def test_a_rotation_is_announced_through_redis_at_once(
     try:
         await _subscribed(client, prefix)  # an announcement before that would be missed
         fresh = await rotator.rotate(keep_for=KEEP_FOR, activate_in=30)
-        await eventually(lambda: fresh.kid in follower.keys.kids, "the announcement", 5.0)
+        await eventually(lambda: fresh.kid in follower.keys.kids, "the announcement", timeout=5.0)
     finally:
         await follower.stop()
         await client.aclose()

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import TEST_REDIS_URL
+from tests.support import eventually
 from wxlogin.cache.memory import MemoryCache
 from wxlogin.cache.redis import RedisCache
 from wxlogin.service.revocation import RevocationList
@@ -22,15 +23,6 @@ from wxlogin.service.revocation import RevocationList
 needs_redis = pytest.mark.skipif(TEST_REDIS_URL is None, reason="WXLOGIN_TEST_REDIS_URL not set")
 
 TTL = 900.0
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Poll ``check`` until true, failing after ``timeout``: delivery across Redis is async."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class CountingCache(RedisCache):
@@ -88,7 +80,9 @@ async def test_a_revocation_reaches_the_other_worker_and_checks_need_no_round_tr
     b.start()
     await asyncio.wait_for(asyncio.gather(a.wait_in_step(), b.wait_in_step()), 5)
     await a.revoke("session-1")
-    await eventually(lambda: "session-1" in b._mirror, "the revocation to reach worker b")
+    await eventually(
+        lambda: "session-1" in b._mirror, "the revocation to reach worker b", timeout=5.0
+    )
     before = gets(b)
     assert await b.is_revoked("session-1") is True
     assert await b.is_revoked("session-2") is False
@@ -120,7 +114,7 @@ async def test_a_broken_feed_falls_back_to_redis_and_catches_up(
     await asyncio.wait_for(b.wait_in_step(), 5)
     # Cut b's subscription as a network failure or a Redis restart would.
     await redis_client.client_kill_filter(_type="pubsub")
-    await eventually(lambda: not b.in_step, "worker b to notice its feed broke")
+    await eventually(lambda: not b.in_step, "worker b to notice its feed broke", timeout=5.0)
     await a.revoke("revoked-while-b-was-deaf")
     before = gets(b)
     assert await b.is_revoked("revoked-while-b-was-deaf") is True  # asked Redis meanwhile
