@@ -36,6 +36,7 @@ TOP_LEVEL: dict[str, set[str]] = {
     },
     "wxlogin.errors": {
         "ApiUnauthorized",
+        "AppidRequired",
         "AuthenticationError",
         "BadAppCredentials",
         "BadPaySignature",

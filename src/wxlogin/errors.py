@@ -70,7 +70,8 @@ nothing else in the package knows about HTTP.
     │   └── SignatureMismatch ···· invalid_signature (400)
     └── ServiceError  — the login service's own refusals
         ├── InvalidRequest ······· invalid_request (400)
-        │   └── MessageDataRejected ·· invalid_message_data (400): caught before WeChat
+        │   ├── MessageDataRejected ·· invalid_message_data (400): caught before WeChat
+        │   └── AppidRequired ···· appid_required (400): the user is in several apps
         ├── UnknownApp ··········· unknown_app (400)
         ├── AuthenticationError ·· unauthorized (401)
         │   ├── InvalidToken ····· invalid_token (401)
@@ -102,6 +103,7 @@ from typing import ClassVar
 
 __all__ = [
     "ApiUnauthorized",
+    "AppidRequired",
     "AuthenticationError",
     "BadAppCredentials",
     "BadPaySignature",
@@ -251,6 +253,7 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = "invalid_signature"
     # The service's own refusals (ServiceError).
     INVALID_REQUEST = "invalid_request"
+    APPID_REQUIRED = "appid_required"
     UNKNOWN_APP = "unknown_app"
     UNAUTHORIZED = "unauthorized"
     INVALID_TOKEN = "invalid_token"
@@ -1040,6 +1043,15 @@ class MessageDataRejected(InvalidRequest):
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class AppidRequired(InvalidRequest):
+    """A well-formed request that names no app, for a user who has identities in several:
+    which openid (messages) or which app pays (orders) cannot be guessed. Unlike the
+    request's shape, this depends on the user, so it has a code of its own: add ``appid``."""
+
+    code = ErrorCode.APPID_REQUIRED
+    default_message = "appid is required: the user uses several mini programs here"
 
 
 class UnknownApp(ServiceError):

@@ -181,7 +181,7 @@ async def test_a_user_of_two_apps_needs_the_appid(wx_msg: Harness) -> None:
     assert (await wx_msg.login("alice", APPID_B))["user"]["id"] == user_id  # linked by unionid
     body = {"user_id": user_id, "template_id": TEMPLATE, "data": DATA}
     ambiguous = await _send(wx_msg, body)
-    assert (ambiguous.status_code, ambiguous.json()["error"]["code"]) == (400, "invalid_request")
+    assert (ambiguous.status_code, ambiguous.json()["error"]["code"]) == (400, "appid_required")
     wx_msg.sim.subscribe(APPID, "alice", TEMPLATE)
     assert (await _send(wx_msg, {**body, "appid": APPID})).status_code == 200
 

@@ -468,3 +468,35 @@ async def test_the_same_signed_callback_twice_is_a_replay(pay: PayHarness) -> No
     assert await pay.replay(*genuine) == 401
     assert await pay.replay(*duplicate) == 204  # its own signature: a duplicate, not a copy
     assert (await _mine(pay, order["id"], token))["state"] == "paid"
+
+
+async def test_which_app_pays_is_asked_only_when_the_user_pays_in_several(
+    harness_factory: Callable[..., Any], sim: Simulator, tmp_path: Path
+) -> None:
+    kit, other = sim.new_merchant(MCHID), sim.new_merchant("1900000110")
+    h: Harness = await harness_factory(
+        apps=[
+            {"appid": APPID, "secret": SECRET, "pay": kit.write_files(tmp_path / "a")},
+            {"appid": APPID_B, "secret": SECRET_B, "pay": other.write_files(tmp_path / "b")},
+        ],
+        public_url=SHOP,
+        service_tokens=[TOKEN],
+    )
+    alice = (await h.login("alice", APPID))["user"]["id"]
+    body = {"user_id": alice, "amount": 100, "description": "一杯咖啡"}
+    only_one = await h.http.post("/pay/orders", json=body, headers=bearer(TOKEN))
+    assert only_one.status_code == 201, only_one.text  # one app: no need to say which
+    assert only_one.json()["appid"] == APPID
+    assert (await h.login("alice", APPID_B))["user"]["id"] == alice  # linked by unionid
+    ambiguous = await h.http.post("/pay/orders", json=body, headers=bearer(TOKEN))
+    assert (ambiguous.status_code, ambiguous.json()["error"]["code"]) == (400, "appid_required")
+    named = await h.http.post("/pay/orders", json={**body, "appid": APPID_B}, headers=bearer(TOKEN))
+    assert named.status_code == 201 and named.json()["appid"] == APPID_B
+
+
+async def test_a_user_of_no_paying_app_cannot_be_charged(pay: PayHarness) -> None:
+    bob, _ = await _user(pay, "bob", APPID_B)  # APPID_B takes no payments
+    body = {"user_id": bob, "amount": 100, "description": "一杯咖啡"}
+    refused = await pay.h.http.post("/pay/orders", json=body, headers=bearer(TOKEN))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_request")
+    assert "takes payments" in refused.json()["error"]["message"]

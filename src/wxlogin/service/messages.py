@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from wxlogin.errors import (
+    AppidRequired,
     ConfigurationError,
-    InvalidRequest,
     MessageDataRejected,
     NotFound,
     UnknownApp,
@@ -108,7 +108,7 @@ class MessageService:
         """Send ``template_id`` to the user with ``data`` (keyword → value); the record.
 
         Raises ``UnknownTemplate``, ``NotFound`` (no such user, or no identity in the app),
-        ``InvalidRequest`` (``appid`` needed: the user has identities in several apps),
+        ``AppidRequired`` (``appid`` needed: the user has identities in several apps),
         ``MessageDataRejected`` (a value WeChat would refuse; nothing was sent), or what
         WeChat said (``NotSubscribed``, ``InvalidMessageData``, ...). Every send that got as
         far as the checks of its values is recorded, refused or not.
@@ -156,7 +156,7 @@ class MessageService:
         if not ours:
             raise NotFound("the user has no identity in the mini programs this server serves")
         if len({i.appid for i in ours}) > 1:
-            raise InvalidRequest("appid is required: the user uses several mini programs here")
+            raise AppidRequired()
         return ours[-1]
 
     async def _record(

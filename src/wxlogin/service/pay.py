@@ -24,6 +24,7 @@ from typing import Final
 
 from wxlogin.cache.base import Cache
 from wxlogin.errors import (
+    AppidRequired,
     BadUpstreamResponse,
     InvalidRequest,
     NotFound,
@@ -145,8 +146,10 @@ class PayService:
         known = {identity.appid: identity.openid for identity in user.identities}
         if appid is None:
             paying = [app for app in known if app in self._clients]
-            if len(paying) != 1:
-                raise InvalidRequest("appid is required: say which mini program the user pays in")
+            if not paying:
+                raise InvalidRequest("the user has never logged in to an app that takes payments")
+            if len(paying) > 1:
+                raise AppidRequired("appid is required: say which mini program the user pays in")
             appid = paying[0]
         client = self._client(appid)
         openid = known.get(appid)
