@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import time
@@ -25,7 +24,6 @@ from typing import Final
 from wxlogin.cache.base import Cache
 from wxlogin.errors import (
     AppidRequired,
-    BadUpstreamResponse,
     InvalidRequest,
     NotFound,
     OrderAlreadyPaid,
@@ -33,17 +31,15 @@ from wxlogin.errors import (
     PayApiError,
     PayError,
     RefundTooLarge,
-    ReplayedPayCallback,
     UnknownApp,
-    UnknownPaySerial,
     UpstreamError,
     UserNotFound,
     WxLoginError,
 )
-from wxlogin.metrics import PAY_CALLBACKS, PAY_ORDERS, PAY_REFUNDS
-from wxlogin.pay import PayEvent, PaymentParams, RefundEvent, Transaction, WeChatPayClient
-from wxlogin.pay import protocol as wxpay
-from wxlogin.pay.protocol import RefundStatus, TradeState
+from wxlogin.metrics import PAY_ORDERS, PAY_REFUNDS
+from wxlogin.pay import PaymentParams, WeChatPayClient
+from wxlogin.pay.protocol import TradeState
+from wxlogin.service.pay_news import PayNews
 from wxlogin.store.records import (
     NewOrder,
     Order,
@@ -67,18 +63,7 @@ MAX_ATTACH: Final = 128
 MAX_AMOUNT: Final = 100_000_000_00  # fen: a hundred million yuan, far above any real order
 # A prepay_id lives 2 h; ask for a new one a little before, never hand out a dying one.
 _PREPAY_LIFE: Final = timedelta(hours=2) - timedelta(minutes=5)
-_SIGNATURE: Final = wxpay.HEADER_SIGNATURE.lower().encode()
-_SEEN: Final = "pay-seen:"
-# A copy is refused as stale after MAX_CLOCK_SKEW either way; until then, by its signature.
-_REPLAY_WINDOW: Final = 2 * wxpay.MAX_CLOCK_SKEW + 60
 _ORDER_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_UNREADABLE_CALLBACK: Final = "the body is not a WeChat Pay callback this server can read"
-_REFUND_STATES: Final = {
-    RefundStatus.PROCESSING: RefundState.PROCESSING,
-    RefundStatus.SUCCESS: RefundState.SUCCESS,
-    RefundStatus.CLOSED: RefundState.CLOSED,
-    RefundStatus.ABNORMAL: RefundState.ABNORMAL,
-}
 
 
 class PayService:
@@ -96,13 +81,15 @@ class PayService:
     ) -> None:
         self._store = store
         self._clients = dict(clients)  # appid -> the client of that app's merchant
-        self._cache = cache  # the signatures of callbacks accepted lately (replays refused)
         self._notify_url = notify_url
         self._order_ttl = timedelta(seconds=order_ttl)
         self._requery_within = timedelta(seconds=requery_within)
         self._expiry_interval = expiry_interval
         self._clock = clock
         self._expiry: asyncio.Task[None] | None = None
+        # WeChat Pay's side: its callbacks and answers, applied to the orders; ``cache`` holds
+        # the signatures of callbacks accepted lately (replays refused).
+        self._news = PayNews(store, self._clients, cache=cache, clock=clock)
 
     def __repr__(self) -> str:
         return f"PayService(apps={sorted(self._clients)!r})"
@@ -233,7 +220,7 @@ class PayService:
             )
             raise
         PAY_REFUNDS.labels(answer.status.value.lower()).inc()
-        settled = await self._settle_refund(
+        settled = await self._news.settle_refund(
             out_refund_no, answer.status, answer.refund_id, answer.success_time
         )
         return settled or refund
@@ -334,125 +321,13 @@ class PayService:
         our order (amount, appid, mchid) is recorded and acknowledged, never applied: sending
         it again would not make it match.
         """
-        headers = list(headers)
-        try:
-            event = self._verified(headers, raw_body)
-            await self._first_time(headers)
-        except WxLoginError as refused:
-            PAY_CALLBACKS.labels("refused", refused.code).inc()
-            raise
-        if isinstance(event, RefundEvent):
-            reference = event.refund.out_refund_no
-            outcome = await self._refund_event(event)
-        else:
-            reference = event.transaction.out_trade_no
-            outcome = await self._payment(event.transaction)
-        fresh = await self._store.orders.record_event(
-            event.id,
-            event_type=event.event_type,
-            reference=reference,
-            outcome=outcome,
-            received_at=self._now(),
-        )
-        outcome = outcome if fresh else PayEventOutcome.DUPLICATE
-        kind = "refund" if isinstance(event, RefundEvent) else "payment"
-        PAY_CALLBACKS.labels(kind, outcome.value).inc()
-        return outcome
-
-    def _verified(
-        self, headers: list[tuple[str | bytes, str | bytes]], raw_body: bytes
-    ) -> PayEvent:
-        # Merchants may share WeChat Pay's key or not: the one that holds the signing key's
-        # serial is the one the callback is for.
-        refusal: PayError | None = None
-        for client in {id(c): c for c in self._clients.values()}.values():
-            try:
-                return client.verify_callback(headers, raw_body)
-            except UnknownPaySerial as exc:
-                refusal = exc
-            except BadUpstreamResponse as exc:
-                # Signed by WeChat Pay's key, yet not a callback we can read. To the pay client
-                # that is a bad answer from upstream (502); here it is the body of a request
-                # to us, so a 400: WeChat Pay tries again later, and the log names the field.
-                _log.warning("a signed callback could not be read: %s", exc.message)
-                raise InvalidRequest(_UNREADABLE_CALLBACK) from None
-        raise refusal or UnknownPaySerial("no merchant here holds the key that signed this")
-
-    async def _first_time(self, headers: list[tuple[str | bytes, str | bytes]]) -> None:
-        """Refuse the very same signed callback a second time. WeChat Pay signs each delivery
-        afresh, duplicates included; a signature seen before is someone's copy. Claimed only
-        once verified (junk cannot fill the cache), kept for as long as the timestamp check
-        would let it through."""
-        signature = next(
-            (_bytes(value) for name, value in headers if _bytes(name).lower() == _SIGNATURE),
-            b"",
-        )
-        key = _SEEN + hashlib.sha256(signature).hexdigest()[:32]
-        if not await self._cache.set_if_absent(key, b"1", ttl=_REPLAY_WINDOW):
-            raise ReplayedPayCallback()
-
-    async def _payment(self, transaction: Transaction) -> PayEventOutcome:
-        order = await self._store.orders.by_out_trade_no(transaction.out_trade_no)
-        if order is None:
-            _log.warning("payment for an order we do not know (%s)", transaction.out_trade_no)
-            return PayEventOutcome.UNKNOWN
-        if (
-            transaction.appid != order.appid
-            or transaction.mchid != order.mchid
-            or transaction.amount.total != order.amount
-        ):
-            _log.error(
-                "payment of order %s does not match it (appid, mchid or amount); not applied",
-                order.id,
-            )
-            return PayEventOutcome.MISMATCH
-        if transaction.trade_state is not TradeState.SUCCESS or not transaction.transaction_id:
-            return PayEventOutcome.NO_CHANGE
-        paid = await self._store.orders.mark_paid(
-            order.out_trade_no,
-            transaction_id=transaction.transaction_id,
-            paid_at=transaction.success_time or self._now(),
-            now=self._now(),
-        )
-        if paid is None:
-            return PayEventOutcome.NO_CHANGE
-        PAY_ORDERS.labels("paid").inc()
-        return PayEventOutcome.APPLIED
-
-    async def _refund_event(self, event: RefundEvent) -> PayEventOutcome:
-        refund = event.refund
-        if await self._store.orders.refund(refund.out_refund_no) is None:
-            return PayEventOutcome.UNKNOWN
-        settled = await self._settle_refund(
-            refund.out_refund_no, refund.status, refund.refund_id, refund.success_time
-        )
-        return PayEventOutcome.APPLIED if settled is not None else PayEventOutcome.NO_CHANGE
-
-    async def _settle_refund(
-        self,
-        out_refund_no: str,
-        status: RefundStatus,
-        wechat_refund_id: str,
-        success_time: datetime | None,
-    ) -> Refund | None:
-        state = _REFUND_STATES.get(status, RefundState.PROCESSING)
-        now = self._now()
-        if state is RefundState.PROCESSING:
-            await self._store.orders.note_refund_id(out_refund_no, wechat_refund_id, now=now)
-            return None
-        return await self._store.orders.finish_refund(
-            out_refund_no,
-            state,
-            wechat_refund_id=wechat_refund_id,
-            succeeded_at=success_time if state is RefundState.SUCCESS else None,
-            now=now,
-        )
+        return await self._news.handle(headers, raw_body)
 
     async def _learn(self, order: Order) -> bool:
         """Ask WeChat Pay about an order and apply what it says; True when it is paid."""
         transaction = await self._client(order.appid).query_order(out_trade_no=order.out_trade_no)
         if transaction.trade_state is TradeState.SUCCESS:
-            await self._payment(transaction)
+            await self._news.apply_payment(transaction)
             return True
         return False
 
@@ -498,10 +373,6 @@ class PayService:
             self._expiry = None
         for client in {id(c): c for c in self._clients.values()}.values():
             await client.aclose()
-
-
-def _bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1", "replace")
 
 
 def _is_order_id(value: object) -> bool:
