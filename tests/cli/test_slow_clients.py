@@ -74,7 +74,8 @@ def test_a_2_mib_body_is_refused_before_it_is_sent(api: int) -> None:
         b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % (2 * 1024 * 1024)
     )
-    answer, took = exchange(api, head, b" " * 1024)  # 1 KiB of the 2 MiB announced
+    answer, _ = exchange(api, head, b" " * 1024)  # 1 KiB of the 2 MiB announced
+    # 413, not 408: refused from the headers. A server waiting for the body would have kept
+    # waiting for bytes never sent, until its body timeout answered 408 instead.
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert b'"payload_too_large"' in answer
-    assert took < TIMEOUT  # from the headers, not after waiting for a body never sent
