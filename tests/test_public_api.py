@@ -567,6 +567,7 @@ SERVICE: dict[str, set[str]] = {
     "wxlogin.service.messages": {"MessageService", "templates_from_settings"},
     "wxlogin.service.pay": {"NOTIFY_PATH", "PayService"},
     "wxlogin.service.pay_news": {"PayNews"},
+    "wxlogin.service.profile": {"ProfileUseCases"},
     "wxlogin.service.pruner": {"Pruner", "Retention"},
     "wxlogin.service.rate_limit": {"RateLimiter"},
     "wxlogin.service.revocation": {"RevocationList", "RevocationSync"},

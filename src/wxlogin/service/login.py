@@ -1,4 +1,5 @@
-"""The login use-cases: log in, refresh, log out, authenticate, phone and profile.
+"""The login use-cases: log in, refresh, log out, authenticate; phone and profile are in
+``service/profile.py``, inherited.
 
 Policy lives here; storage, tokens and WeChat are injected. Nothing here knows about HTTP.
 
@@ -19,20 +20,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from wxlogin.cache.base import Cache
-from wxlogin.crypto import decrypt_data, verify_raw_data
 from wxlogin.errors import (
     BadAppCredentials,
     InvalidRequest,
     InvalidToken,
-    NoSessionKey,
     RefreshReused,
     SessionRevoked,
-    SignatureMismatch,
     TokenExpired,
     UnknownApp,
     UpstreamMisconfigured,
     UserNotFound,
-    WatermarkMismatch,
 )
 from wxlogin.metrics import REFRESHES
 from wxlogin.service.avatars import AvatarService
@@ -40,10 +37,11 @@ from wxlogin.service.credentials import ServiceCredentials
 from wxlogin.service.events import ServiceListener
 from wxlogin.service.messages import MessageService
 from wxlogin.service.pay import PayService
+from wxlogin.service.profile import ProfileUseCases
 from wxlogin.service.rate_limit import RateLimiter
 from wxlogin.service.revocation import RevocationList, RevocationSync
 from wxlogin.service.sealing import SessionKeySealer
-from wxlogin.store.records import RotateOutcome, SessionRecord, User, new_id
+from wxlogin.store.records import RotateOutcome, User, new_id
 from wxlogin.store.repository import Store
 from wxlogin.tokens import (
     AccessClaims,
@@ -53,13 +51,6 @@ from wxlogin.tokens import (
     hash_refresh_token,
 )
 from wxlogin.wechat import WeChatClient
-from wxlogin.wechat.protocol import (
-    ANONYMOUS_AVATAR,
-    ANONYMOUS_NICKNAME,
-    ANSWER_COUNTRY_CODE_RE,
-    ANSWER_PHONE_RE,
-    ANSWER_PURE_PHONE_RE,
-)
 
 __all__ = ["Background", "LoginOutcome", "LoginService", "Readiness", "ServicePolicy", "TokenPair"]
 
@@ -102,7 +93,10 @@ class ServicePolicy:
     login_rate_limit_per_app: int
 
 
-class LoginService:
+class LoginService(ProfileUseCases):
+    """Log in, refresh, log out, authenticate (here); phone and profile (``service/profile.py``,
+    inherited: the same service, the same attributes, one module each)."""
+
     def __init__(
         self,
         *,
@@ -292,120 +286,6 @@ class LoginService:
             raise UserNotFound()
         return user
 
-    # ------------------------------------------------------------------ phone / profile
-
-    async def bind_phone_by_code(self, claims: AccessClaims, code: str) -> User:
-        """The current phone button: trade its code with WeChat, check the watermark, store."""
-        info = await self._client(claims.appid).get_phone_number(code)
-        if info.watermark_appid and info.watermark_appid != claims.appid:
-            raise WatermarkMismatch()
-        user = await self.store.set_phone(
-            claims.user_id,
-            phone=info.phone_number,
-            pure_phone=info.pure_phone_number,
-            country_code=info.country_code,
-            now=self._now(),
-        )
-        if self.listener is not None:
-            self.listener("phone_bound", {"user_id": user.id, "phone": user.phone or ""})
-        return user
-
-    async def bind_phone_encrypted(
-        self, claims: AccessClaims, encrypted_data: str, iv: str
-    ) -> User:
-        """The legacy phone button: decrypt with the stored session_key."""
-        data = await self._decrypt(claims, encrypted_data, iv)
-        phone = data.get("phoneNumber")
-        pure = data.get("purePhoneNumber") or phone
-        country = data.get("countryCode", "")
-        country = str(country) if type(country) is int else country
-        # WeChat's data, but shape-checked like any answer of WeChat's before it is stored.
-        if not (
-            isinstance(phone, str)
-            and isinstance(pure, str)
-            and isinstance(country, str)
-            and ANSWER_PHONE_RE.fullmatch(phone)
-            and ANSWER_PURE_PHONE_RE.fullmatch(pure)
-            and (country == "" or ANSWER_COUNTRY_CODE_RE.fullmatch(country))
-        ):
-            raise InvalidRequest("the decrypted data holds no valid phone number")
-        user = await self.store.set_phone(
-            claims.user_id,
-            phone=phone,
-            pure_phone=pure,
-            country_code=country,
-            now=self._now(),
-        )
-        if self.listener is not None:
-            self.listener("phone_bound", {"user_id": user.id, "phone": user.phone or ""})
-        return user
-
-    async def update_profile(
-        self, claims: AccessClaims, *, nickname: str | None, avatar_url: str | None
-    ) -> User:
-        """Values from the fill-in components (chooseAvatar, type="nickname")."""
-        user = await self.store.update_profile(
-            claims.user_id, nickname=nickname, avatar_url=avatar_url, now=self._now()
-        )
-        if self.listener is not None:
-            names = [n for n, v in (("nickname", nickname), ("avatar_url", avatar_url)) if v]
-            self.listener("profile_updated", {"user_id": user.id, "fields": names})
-        return user
-
-    async def wechat_profile(
-        self,
-        claims: AccessClaims,
-        *,
-        raw_data: str,
-        signature: str,
-        encrypted_data: str,
-        iv: str,
-    ) -> User:
-        """Legacy wx.getUserInfo: check the signature, decrypt, learn the unionid if present."""
-        session = await self._session(claims)
-        session_key = self._open_session_key(session)
-        if not verify_raw_data(raw_data, signature, session_key):
-            # A stale key fails the signature too; say which it is, because only one of them
-            # is fixed by calling wx.login again.
-            decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
-            raise SignatureMismatch("the rawData signature does not match the stored session_key")
-        data = decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
-        if data.get("openId") not in (None, session.openid):
-            raise InvalidRequest("the user info belongs to another user")
-        user_id = claims.user_id
-        now = self._now()
-        unionid = data.get("unionId")
-        if isinstance(unionid, str) and unionid:
-            learned = await self.store.learn_unionid(
-                user_id, appid=claims.appid, openid=session.openid, unionid=unionid, now=now
-            )
-            user_id = learned.id
-        return await self.store.update_profile(
-            user_id,
-            nickname=_real(data.get("nickName"), ANONYMOUS_NICKNAME),
-            avatar_url=_real(data.get("avatarUrl"), ANONYMOUS_AVATAR),
-            now=now,
-        )
-
-    # ------------------------------------------------------------------ helpers
-
-    async def _session(self, claims: AccessClaims) -> SessionRecord:
-        session = await self.store.get_session(claims.session_id)
-        if session is None or session.revoked_at is not None:
-            raise SessionRevoked()
-        return session
-
-    def _open_session_key(self, session: SessionRecord) -> str:
-        if session.session_key_enc is None:
-            raise NoSessionKey()
-        return self._sealer.open(
-            session.session_key_enc, appid=session.appid, openid=session.openid
-        )
-
-    async def _decrypt(self, claims: AccessClaims, encrypted_data: str, iv: str) -> dict[str, Any]:
-        session_key = self._open_session_key(await self._session(claims))
-        return decrypt_data(session_key, encrypted_data, iv, appid=claims.appid)
-
     # ------------------------------------------------------------------ operations
 
     def jwks(self) -> dict[str, Any]:
@@ -452,11 +332,6 @@ class LoginService:
 # A refresh that hands out a valid successor: a rotation, or a replay within the grace window.
 _ROTATED = frozenset({RotateOutcome.ROTATED, RotateOutcome.REPLAYED})
 _REFRESH_OUTCOMES = {outcome: REFRESHES.labels(outcome.value) for outcome in RotateOutcome}
-
-
-def _real(value: object, placeholder: str) -> str | None:
-    """A profile value worth storing: not empty, not WeChat's anonymous placeholder."""
-    return value if isinstance(value, str) and value and value != placeholder else None
 
 
 def _new_refresh_token(session_id: str) -> str:
