@@ -291,6 +291,17 @@ TOP_LEVEL: dict[str, set[str]] = {
         "jwk_thumbprint",
         "parse_legacy_key_file",
     },
+    "wxlogin.tokens.access": {"AccessClaims", "AccessTokens", "IssuedToken"},
+    "wxlogin.tokens.keys": {
+        "ALGORITHM",
+        "Clock",
+        "SigningKey",
+        "SigningKeys",
+        "b64url",
+        "jwk_thumbprint",
+        "parse_legacy_key_file",
+    },
+    "wxlogin.tokens.refresh": {"RefreshSuccessors", "hash_refresh_token"},
 }
 
 
