@@ -29,7 +29,10 @@ from wxlogin.pay import protocol as wxpay
 from wxlogin.simulator import Simulator
 from wxlogin.simulator.pay_wire import signature_headers
 
-TIMEOUT = 0.3  # the service's WeChat Pay timeout here
+# The service's WeChat Pay timeout here. It bounds the healthy calls between the faults too
+# (each signed and verified with RSA, in process): 0.3 s failed one of them, retries and all,
+# once on a loaded machine. The delay case waits this + 0.3 s per attempt.
+TIMEOUT = 1.0
 PAY_TABLES = ("orders", "refunds", "pay_events")
 PARAMS_CASES = pay_cases(wxpay.JSAPI_ORDER, timeout=TIMEOUT)
 QUERY_CASES = pay_cases(wxpay.ORDER_BY_OUT_TRADE_NO, timeout=TIMEOUT)
