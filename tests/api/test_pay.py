@@ -17,6 +17,7 @@ import pytest
 from tests.api.conftest import APPID, APPID_B, SECRET, SECRET_B, Harness, bearer
 from wxlogin import paycrypto
 from wxlogin.errors import ConfigurationError, OrderNotPayable, RefundTooLarge, WxLoginError
+from wxlogin.pay import protocol as wxpay
 from wxlogin.simulator import MerchantKit, Simulator
 from wxlogin.simulator.pay_callbacks import asgi_post
 from wxlogin.simulator.pay_wire import signature_headers
@@ -323,6 +324,27 @@ async def test_unpaid_orders_close_at_expiry_unless_paid_at_the_last_moment(
     _, token = await _user(pay)  # the old access token has expired meanwhile
     refused = await _params(pay, forgotten["id"], token)
     assert refused.status_code == 409
+
+
+async def test_one_process_a_turn_closes_expired_orders(
+    pay: PayHarness, harness_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    # A second service on the same database and cache (Redis on the PostgreSQL run), as a
+    # second worker or machine: in one interval only the first to ask closes, so WeChat Pay
+    # is asked about each expired order once, not once a worker.
+    other: Harness = await harness_factory(**pay_settings(pay.kit, tmp_path / "other"))
+    user_id, _ = await _user(pay)
+    order = await pay.order(user_id)
+    pay.advance(1801)
+    other.clock.advance(1801)
+    first, second = pay.h.service.pay, other.service.pay
+    assert first is not None and second is not None
+    requests = pay.h.sim.pay_api.requests
+    closes_before = requests.get(wxpay.CLOSE_ORDER, 0)
+    assert await first.close_expired_in_turn() == 1
+    assert await second.close_expired_in_turn() is None  # this interval's turn was taken
+    assert await _state(pay, order["id"]) is OrderState.CLOSED
+    assert requests.get(wxpay.CLOSE_ORDER, 0) == closes_before + 1  # closed once, not twice
 
 
 async def test_only_the_host_backend_makes_orders(pay: PayHarness) -> None:

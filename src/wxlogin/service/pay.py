@@ -85,6 +85,7 @@ class PayService:
         self._order_ttl = timedelta(seconds=order_ttl)
         self._requery_within = timedelta(seconds=requery_within)
         self._expiry_interval = expiry_interval
+        self._cache = cache
         self._clock = clock
         self._expiry: asyncio.Task[None] | None = None
         # WeChat Pay's side: its callbacks and answers, applied to the orders; ``cache`` holds
@@ -262,6 +263,21 @@ class PayService:
                 _log.warning("order %s: not closed at expiry yet (%s)", order.id, exc.code)
         return closed
 
+    async def close_expired_in_turn(self) -> int | None:
+        """``close_expired``, by one process per interval among those sharing the cache
+        (Redis): the first to ask takes the interval's turn, the others skip it (None). Each
+        pass asks WeChat Pay about every expired order, so N workers doing it would ask N
+        times. Without a shared cache, or with Redis away, each process takes its own turn:
+        closing twice is harmless, never closing is not."""
+        try:
+            mine = await self._cache.set_if_absent(
+                _EXPIRY_TURN, b"1", ttl=max(1.0, self._expiry_interval * 0.9)
+            )
+        except WxLoginError as exc:
+            _log.debug("no shared turn for closing expired orders (%s); taking it", exc.code)
+            mine = True
+        return await self.close_expired() if mine else None
+
     # ------------------------------------------------------------------ the mini program's side
 
     async def payment_params(self, claims: AccessClaims, order_id: str) -> PaymentParams:
@@ -360,7 +376,7 @@ class PayService:
         while True:
             await asyncio.sleep(self._expiry_interval)
             try:
-                await self.close_expired()
+                await self.close_expired_in_turn()
             except Exception:
                 # Keep going: an order left open is closed by the next pass.
                 _log.exception("closing expired orders failed; will retry")
@@ -373,6 +389,11 @@ class PayService:
             self._expiry = None
         for client in {id(c): c for c in self._clients.values()}.values():
             await client.aclose()
+
+
+# The cache key whose holder closes expired orders this interval (set with a lease just under
+# the interval, never deleted: the next interval's first process takes the next turn).
+_EXPIRY_TURN = "pay:expiry-turn"
 
 
 def _is_order_id(value: object) -> bool:
