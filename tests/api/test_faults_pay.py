@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.conftest import Harness, bearer
 from tests.api.fault_support import Verdict, pay_cases, snapshots, without_backoff
-from tests.api.test_pay import MCHID, PayHarness, pay_settings
+from tests.api.test_pay import MCHID, PayHarness, pay_harness
 from wxlogin import paycrypto
 from wxlogin.pay import protocol as wxpay
 from wxlogin.simulator import Simulator
@@ -42,12 +42,7 @@ TIMES = 10
 
 @pytest.fixture
 async def pay(harness_factory: Callable[..., Any], sim: Simulator, tmp_path: Path) -> PayHarness:
-    kit = sim.new_merchant(MCHID)
-    settings = pay_settings(kit, tmp_path / "keys", pay_timeout=TIMEOUT)
-    harness: Harness = await harness_factory(**settings)
-    paying = PayHarness(harness, kit)
-    paying.route_to_service()
-    return paying
+    return await pay_harness(harness_factory, sim, tmp_path / "keys", pay_timeout=TIMEOUT)
 
 
 @pytest.fixture(autouse=True)

@@ -85,13 +85,20 @@ def pay_settings(kit: MerchantKit, directory: Path, **overrides: Any) -> dict[st
     }
 
 
-@pytest.fixture
-async def pay(harness_factory: Callable[..., Any], sim: Simulator, tmp_path: Path) -> PayHarness:
+async def pay_harness(
+    harness_factory: Callable[..., Any], sim: Simulator, directory: Path, **overrides: Any
+) -> PayHarness:
+    """A service whose APPID pays with a new merchant of ``sim``'s, its callbacks routed to it."""
     kit = sim.new_merchant(MCHID)
-    harness: Harness = await harness_factory(**pay_settings(kit, tmp_path / "keys"))
+    harness: Harness = await harness_factory(**pay_settings(kit, directory, **overrides))
     paying = PayHarness(harness, kit)
     paying.route_to_service()
     return paying
+
+
+@pytest.fixture
+async def pay(harness_factory: Callable[..., Any], sim: Simulator, tmp_path: Path) -> PayHarness:
+    return await pay_harness(harness_factory, sim, tmp_path / "keys")
 
 
 async def _user(p: PayHarness, name: str = "alice", appid: str = APPID) -> tuple[str, str]:
@@ -341,8 +348,8 @@ async def test_one_process_a_turn_closes_expired_orders(
     assert first is not None and second is not None
     requests = pay.h.sim.pay_api.requests
     closes_before = requests.get(wxpay.CLOSE_ORDER, 0)
-    assert await first.close_expired_in_turn() == 1
-    assert await second.close_expired_in_turn() is None  # this interval's turn was taken
+    assert await first.tidy_in_turn() == (1, 0)
+    assert await second.tidy_in_turn() is None  # this interval's turn was taken
     assert await _state(pay, order["id"]) is OrderState.CLOSED
     assert requests.get(wxpay.CLOSE_ORDER, 0) == closes_before + 1  # closed once, not twice
 

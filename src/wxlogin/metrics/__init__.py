@@ -100,8 +100,8 @@ PAY_ORDERS = REGISTRY.counter(
 )
 PAY_REFUNDS = REGISTRY.counter(
     "wxlogin_pay_refunds_total",
-    "Refunds asked of WeChat Pay, by outcome: success, processing, closed, abnormal, or the "
-    "error code of a refusal.",
+    "Refunds asked of WeChat Pay, by outcome: success, processing, closed, abnormal, never_made "
+    "(a lost request, found by the recheck), or the error code of a refusal.",
     ("outcome",),
 )
 PAY_CALLBACKS = REGISTRY.counter(

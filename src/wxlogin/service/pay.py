@@ -263,20 +263,27 @@ class PayService:
                 _log.warning("order %s: not closed at expiry yet (%s)", order.id, exc.code)
         return closed
 
-    async def close_expired_in_turn(self) -> int | None:
-        """``close_expired``, by one process per interval among those sharing the cache
-        (Redis): the first to ask takes the interval's turn, the others skip it (None). Each
-        pass asks WeChat Pay about every expired order, so N workers doing it would ask N
-        times. Without a shared cache, or with Redis away, each process takes its own turn:
-        closing twice is harmless, never closing is not."""
+    async def recheck_refunds(self) -> int:
+        """Ask WeChat Pay about refunds silent too long (``PayNews.recheck_refunds``)."""
+        return await self._news.recheck_refunds()
+
+    async def tidy_in_turn(self) -> tuple[int, int] | None:
+        """Close expired unpaid orders (``close_expired``) and ask again about refunds whose
+        news was lost (``PayNews.recheck_refunds``), by one process per interval among those
+        sharing the cache (Redis): the first to ask takes the interval's turn, the others skip
+        it (None). Both ask WeChat Pay, so N workers doing it would ask N times. Without a
+        shared cache, or with Redis away, each process takes its own turn: doing it twice is
+        harmless, never doing it is not. (orders closed, refunds settled)"""
         try:
             mine = await self._cache.set_if_absent(
-                _EXPIRY_TURN, b"1", ttl=max(1.0, self._expiry_interval * 0.9)
+                _TIDY_TURN, b"1", ttl=max(1.0, self._expiry_interval * 0.9)
             )
         except WxLoginError as exc:
             _log.debug("no shared turn for closing expired orders (%s); taking it", exc.code)
             mine = True
-        return await self.close_expired() if mine else None
+        if not mine:
+            return None
+        return await self.close_expired(), await self.recheck_refunds()
 
     # ------------------------------------------------------------------ the mini program's side
 
@@ -376,10 +383,10 @@ class PayService:
         while True:
             await asyncio.sleep(self._expiry_interval)
             try:
-                await self.close_expired_in_turn()
+                await self.tidy_in_turn()
             except Exception:
                 # Keep going: an order left open is closed by the next pass.
-                _log.exception("closing expired orders failed; will retry")
+                _log.exception("closing expired orders or rechecking refunds failed; will retry")
 
     async def aclose(self) -> None:
         if self._expiry is not None:
@@ -391,9 +398,10 @@ class PayService:
             await client.aclose()
 
 
-# The cache key whose holder closes expired orders this interval (set with a lease just under
-# the interval, never deleted: the next interval's first process takes the next turn).
-_EXPIRY_TURN = "pay:expiry-turn"
+# The cache key whose holder tidies (expired orders, lost refunds) this interval: set with a
+# lease just under the interval, never deleted; the next interval's first process takes the
+# next turn.
+_TIDY_TURN = "pay:tidy-turn"
 
 
 def _is_order_id(value: object) -> bool:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from wxlogin.cache.base import Cache
@@ -22,21 +22,25 @@ from wxlogin.errors import (
     BadUpstreamResponse,
     InvalidRequest,
     PayError,
+    PayOrderNotFound,
     ReplayedPayCallback,
     UnknownPaySerial,
     WxLoginError,
 )
-from wxlogin.metrics import PAY_CALLBACKS, PAY_ORDERS
+from wxlogin.metrics import PAY_CALLBACKS, PAY_ORDERS, PAY_REFUNDS
 from wxlogin.pay import PayEvent, RefundEvent, Transaction, WeChatPayClient
 from wxlogin.pay import protocol as wxpay
 from wxlogin.pay.protocol import RefundStatus, TradeState
 from wxlogin.store.records import PayEventOutcome, Refund, RefundState
 from wxlogin.store.repository import Store
 
-__all__ = ["PayNews"]
+__all__ = ["REFUND_RECHECK_AFTER", "PayNews"]
 
 _log = logging.getLogger("wxlogin.pay")
 
+# A refund with no news for this long is asked about again: its answer and callback were lost,
+# or WeChat Pay is slow ("seconds to minutes", days for some bank cards).
+REFUND_RECHECK_AFTER: Final = 600.0
 _SIGNATURE: Final = wxpay.HEADER_SIGNATURE.lower().encode()
 _SEEN: Final = "pay-seen:"
 # A copy is refused as stale after MAX_CLOCK_SKEW either way; until then, by its signature.
@@ -166,6 +170,53 @@ class PayNews:
             refund.out_refund_no, refund.status, refund.refund_id, refund.success_time
         )
         return PayEventOutcome.APPLIED if settled is not None else PayEventOutcome.NO_CHANGE
+
+    async def recheck_refunds(self, *, silent_for: float = REFUND_RECHECK_AFTER) -> int:
+        """Ask WeChat Pay again about refunds still ``processing`` with no news for
+        ``silent_for`` seconds: their answer was lost on the way and their callback never came
+        (or WeChat Pay is slow). One WeChat Pay never heard of was never made: closed, its
+        amount given back to the order, and the operator told. One it finished is settled;
+        one it is still working on is asked about again after another ``silent_for``. The
+        number settled."""
+        now = self._now()
+        settled = 0
+        stale = await self._store.orders.stale_refunds(before=now - timedelta(seconds=silent_for))
+        for refund in stale:
+            order = await self._store.orders.get(refund.order_id)
+            client = None if order is None else self._clients.get(order.appid)
+            if client is None:
+                continue  # its app takes no payments any more: nobody here can ask
+            try:
+                answer = await client.query_refund(refund.out_refund_no)
+            except PayOrderNotFound:
+                done = await self._store.orders.finish_refund(
+                    refund.out_refund_no,
+                    RefundState.CLOSED,
+                    wechat_refund_id=None,
+                    succeeded_at=None,
+                    now=now,
+                )
+                if done is not None:
+                    settled += 1
+                    PAY_REFUNDS.labels("never_made").inc()
+                    _log.warning(
+                        "refund %s was never made at WeChat Pay (its request was lost): closed, "
+                        "its %d fen can be refunded again",
+                        refund.out_refund_no,
+                        refund.amount,
+                    )
+                continue
+            except WxLoginError as exc:
+                _log.warning("refund %s: not rechecked yet (%s)", refund.out_refund_no, exc.code)
+                continue
+            done = await self.settle_refund(
+                refund.out_refund_no, answer.status, answer.refund_id, answer.success_time
+            )
+            if done is None:
+                await self._store.orders.touch_refund(refund.out_refund_no, now=now)
+            else:
+                settled += 1
+        return settled
 
     async def settle_refund(
         self,

@@ -111,6 +111,16 @@ class OrderStore:
             lambda tx: orders.note_refund_id(tx, out_refund_no, wechat_refund_id, at)
         )
 
+    async def stale_refunds(self, *, before: datetime, limit: int = 100) -> list[Refund]:
+        """Refunds still processing with no news since ``before``, the longest silent first."""
+        at = aware_utc(before, "before")
+        return await self._backend.read(lambda tx: orders.stale_refunds(tx, at, limit))
+
+    async def touch_refund(self, out_refund_no: str, *, now: datetime) -> None:
+        """Note that a processing refund was asked about at ``now`` (no news, still going)."""
+        at = aware_utc(now, "now")
+        await self._backend.write(lambda tx: orders.touch_refund(tx, out_refund_no, at))
+
     async def refund(self, out_refund_no: str) -> Refund | None:
         return await self._backend.read(
             lambda tx: orders.refund_by_out_refund_no(tx, out_refund_no)

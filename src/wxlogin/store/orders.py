@@ -42,7 +42,9 @@ __all__ = [
     "refunds_of",
     "set_pay_event_outcome",
     "set_prepay",
+    "stale_refunds",
     "start_refund",
+    "touch_refund",
 ]
 
 _ORDER_STATES = {state.value: state for state in OrderState}
@@ -211,6 +213,14 @@ async def finish_refund(
 
 async def note_refund_id(tx: Tx, out_refund_no: str, wechat_refund_id: str, now: datetime) -> None:
     await tx.run(tx.sql.note_refund_id, wechat_refund_id, now, out_refund_no)
+
+
+async def stale_refunds(tx: Tx, before: datetime, limit: int) -> list[Refund]:
+    return [refund_record(tx, row) for row in await tx.all(tx.sql.stale_refunds, before, limit)]
+
+
+async def touch_refund(tx: Tx, out_refund_no: str, now: datetime) -> None:
+    await tx.run(tx.sql.touch_refund, now, out_refund_no)
 
 
 async def refund_by_out_refund_no(tx: Tx, out_refund_no: str) -> Refund | None:

@@ -239,6 +239,15 @@ class Statements:
         "UPDATE refunds SET refund_id = ?, updated_at = ? WHERE out_refund_no = ? "
         f"AND refund_id IS NULL RETURNING {REFUND_COLUMNS}"
     )
+    # Refunds with no news since before ?: their answer and callback were lost, or WeChat Pay is
+    # slow. Asked again by service/pay.py; ``touch_refund`` puts one back at the end of the queue.
+    stale_refunds: str = (
+        f"SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'processing' AND updated_at < ? "
+        "ORDER BY updated_at LIMIT ?"
+    )
+    touch_refund: str = (
+        "UPDATE refunds SET updated_at = ? WHERE out_refund_no = ? AND state = 'processing'"
+    )
     insert_pay_event: str = (
         "INSERT INTO pay_events (id, event_type, reference, outcome, received_at) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
