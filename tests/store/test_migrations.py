@@ -45,7 +45,7 @@ async def test_migrate_is_idempotent_and_reports_the_revision(
         assert await store.current_revision() is None
         await store.migrate()
         head = migrations.head_revision()
-        assert await store.current_revision() == head == "0006"  # the newest one shipped
+        assert await store.current_revision() == head == "0007"  # the newest one shipped
         await store.migrate()
         assert await store.current_revision() == head
         async with db.connect() as conn:

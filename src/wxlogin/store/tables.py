@@ -203,6 +203,8 @@ refunds = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("succeeded_at", UTCDateTime, nullable=True),
+    # The refund recheck's (migration 0007): processing refunds, the longest silent first.
+    Index("ix_refunds_state_updated_at", "state", "updated_at"),
 )
 
 # One row per WeChat Pay callback received (its notification id): duplicates are recognised,
