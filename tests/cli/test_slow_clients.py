@@ -48,14 +48,30 @@ def api(tmp_path: Path) -> Iterator[int]:
 
 
 def exchange(port: int, head: bytes, body: bytes) -> tuple[bytes, float]:
-    """Send ``head`` and ``body`` (and nothing more); everything the server says until it
-    closes or goes quiet for 15 s, and how long the answer took."""
+    """Send ``head`` and ``body`` (and nothing more); the whole answer (its headers and the
+    Content-Length they announce, which may come in several packets), and how long its first
+    bytes took. A server that says nothing for 15 s fails the test with a timeout."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
         started = time.monotonic()
         sock.sendall(head + body)
         answer = sock.recv(65536)
         took = time.monotonic() - started
+        while b"\r\n\r\n" not in answer or len(answer) < _expected_length(answer):
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
     return answer, took
+
+
+def _expected_length(answer: bytes) -> int:
+    """Headers plus the body length they announce (0 when they announce none)."""
+    headers, _, _ = answer.partition(b"\r\n\r\n")
+    for line in headers.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(headers) + 4 + int(value.strip())
+    return len(headers) + 4
 
 
 def test_a_body_that_stalls_is_answered_408(api: int) -> None:
